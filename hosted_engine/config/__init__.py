@@ -1,0 +1,1 @@
+"""Local configuration: hosted-engine.conf, broker.conf and timing profiles."""

@@ -1,0 +1,181 @@
+"""This host's ``hosted-engine.conf``: identity, the storage domain, and local paths.
+
+A conf holding only ``host_id``, ``sdUUID`` and ``storage`` is enough to read a domain;
+everything else has a default. Keys keep the reference's names so existing files work;
+keys the reference did not have (paths, backends, timing) are ours.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hosted_engine.config import keyvalue
+from hosted_engine.config.timing import Timing, load_timing
+from hosted_engine.errors import ConfigError, NotDeployedError
+
+DEFAULT_CONFIG_PATH = Path("/etc/hosted-engine/hosted-engine.conf")
+CONFIG_ENV = "HOSTED_ENGINE_CONFIG"
+MAX_HOST_ID = 2000
+DOMAIN_TYPES = ("localfs", "nfs", "nfs3", "nfs4", "glusterfs", "posixfs")
+NETWORK_TESTS = ("ping", "dns", "tcp", "none")
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """``--config`` first, then ``$HOSTED_ENGINE_CONFIG``, then the system default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else DEFAULT_CONFIG_PATH
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    host_id: int
+    sd_uuid: str
+    storage: Path
+    domain_type: str = "localfs"
+    vm_id: str | None = None
+    fqdn: str | None = None
+    hostname: str = field(default_factory=socket.gethostname)
+    vm_conf: Path | None = None
+    engine_health_url: str | None = None
+    gateway: str | None = None
+    bridge: str | None = None
+    network_test: str = "ping"
+    tcp_t_address: str | None = None
+    tcp_t_port: int | None = None
+    run_dir: Path = Path("/run/hosted-engine")
+    state_dir: Path = Path("/var/lib/hosted-engine")
+    log_dir: Path = Path("/var/log/hosted-engine")
+    lease_backend: str = "fcntl"
+    vm_backend: str = "process"
+    timing: Timing = field(default_factory=lambda: load_timing("default"))
+    score_overrides: Mapping[str, str] = field(default_factory=dict)
+    path: Path | None = None
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+    # --- derived paths ----------------------------------------------------------------
+    @property
+    def domain_dir(self) -> Path:
+        return self.storage / self.sd_uuid
+
+    @property
+    def ha_dir(self) -> Path:
+        return self.domain_dir / "ha_agent"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.ha_dir / "hosted-engine.metadata"
+
+    @property
+    def lockspace_path(self) -> Path:
+        return self.ha_dir / "hosted-engine.lockspace"
+
+    @property
+    def broker_socket(self) -> Path:
+        return self.run_dir / "broker.socket"
+
+    @property
+    def ha_state_path(self) -> Path:
+        """Local maintenance flags (type ``ha`` in the reference)."""
+        return self.state_dir / "ha.conf"
+
+    @property
+    def vm_conf_path(self) -> Path:
+        return self.vm_conf if self.vm_conf is not None else self.ha_dir / "vm.conf"
+
+    @property
+    def health_url(self) -> str | None:
+        if self.engine_health_url:
+            return self.engine_health_url
+        if self.fqdn:
+            return f"http://{self.fqdn}/ovirt-engine/services/health"
+        return None
+
+    @property
+    def is_deployed(self) -> bool:
+        return bool(self.vm_id)
+
+
+def _int(values: Mapping[str, str], key: str, source: str) -> int | None:
+    raw = values.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{source}: {key} must be a whole number (got {raw!r})") from None
+
+
+def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConfig:
+    """Build and validate a HostConfig from parsed ``key=value`` pairs."""
+    missing = [k for k in ("host_id", "sdUUID", "storage") if not values.get(k)]
+    if missing:
+        raise NotDeployedError(f"{source}: missing {', '.join(missing)}")
+    host_id = _int(values, "host_id", source)
+    assert host_id is not None
+    if not 1 <= host_id <= MAX_HOST_ID:
+        raise ConfigError(f"{source}: host_id must be between 1 and {MAX_HOST_ID} (got {host_id})")
+    domain_type = values.get("domainType", "localfs")
+    if domain_type not in DOMAIN_TYPES:
+        raise ConfigError(
+            f"{source}: domainType {domain_type!r} is not supported here; "
+            f"supported: {', '.join(DOMAIN_TYPES)}"
+        )
+    network_test = values.get("network_test", "ping" if values.get("gateway") else "none")
+    if network_test not in NETWORK_TESTS:
+        raise ConfigError(
+            f"{source}: network_test must be one of {', '.join(NETWORK_TESTS)} "
+            f"(got {network_test!r})"
+        )
+    timing_overrides = {
+        k.removeprefix("timing."): v for k, v in values.items() if k.startswith("timing.")
+    }
+    score_overrides = {
+        k.removeprefix("score."): v for k, v in values.items() if k.startswith("score.")
+    }
+    timing = load_timing(values.get("timing_profile", "default"), timing_overrides)
+    defaults = HostConfig(host_id=1, sd_uuid="-", storage=Path("/"))
+
+    def path(key: str, default: Path) -> Path:
+        raw = values.get(key)
+        return Path(raw) if raw else default
+
+    return HostConfig(
+        host_id=host_id,
+        sd_uuid=values["sdUUID"],
+        storage=Path(values["storage"]),
+        domain_type=domain_type,
+        vm_id=values.get("vmid") or None,
+        fqdn=values.get("fqdn") or None,
+        hostname=values.get("hostname") or socket.gethostname(),
+        vm_conf=Path(values["conf"]) if values.get("conf") else None,
+        engine_health_url=values.get("engine_health_url") or None,
+        gateway=values.get("gateway") or None,
+        bridge=values.get("bridge") or None,
+        network_test=network_test,
+        tcp_t_address=values.get("tcp_t_address") or None,
+        tcp_t_port=_int(values, "tcp_t_port", source),
+        run_dir=path("run_dir", defaults.run_dir),
+        state_dir=path("state_dir", defaults.state_dir),
+        log_dir=path("log_dir", defaults.log_dir),
+        lease_backend=values.get("lease_backend", "fcntl"),
+        vm_backend=values.get("vm_backend", "process"),
+        timing=timing,
+        score_overrides=score_overrides,
+        raw=dict(values),
+    )
+
+
+def load_host_config(path: str | Path | None = None) -> HostConfig:
+    """Read and validate the host's hosted-engine.conf."""
+    resolved = config_path(str(path) if path is not None else None)
+    if not resolved.exists():
+        raise NotDeployedError(f"{resolved}: no such file (is hosted-engine deployed here?)")
+    values = keyvalue.load(resolved)
+    config = from_values(values, str(resolved))
+    return HostConfig(**{**config.__dict__, "path": resolved})

@@ -1,0 +1,101 @@
+"""The one exception tree of hosted-engine.
+
+Every error a user can cause or meet derives from :class:`HostedEngineError`, so each
+entry point can turn any of them into a one-line message and a non-zero exit, and
+anything else is a bug that deserves its traceback.
+"""
+
+from __future__ import annotations
+
+
+class HostedEngineError(Exception):
+    """Base of every expected failure; ``str(e)`` is a complete one-line message."""
+
+
+class UsageError(HostedEngineError):
+    """The command line or an API call was misused."""
+
+
+class ConfigError(HostedEngineError):
+    """A configuration file or value is missing, malformed or inconsistent."""
+
+
+class TimingError(ConfigError):
+    """Timing values that cannot work together (checked at start-up)."""
+
+
+class NotDeployedError(ConfigError):
+    """The host has no usable hosted-engine.conf."""
+
+
+# --- shared storage -------------------------------------------------------------------------
+
+
+class StorageError(HostedEngineError):
+    """Shared storage could not be read or written."""
+
+
+class MetadataError(StorageError):
+    """A metadata block is malformed; the block is skipped, never guessed at."""
+
+
+class MetadataTooNewError(MetadataError):
+    """A block written by a newer parse version than this code understands (D4)."""
+
+    def __init__(self, host_id: int, version: int, message: str) -> None:
+        super().__init__(message)
+        self.host_id = host_id
+        self.version = version
+
+
+class ChecksumError(MetadataError):
+    """A block whose CRC-32 does not match its content."""
+
+
+# --- leases ---------------------------------------------------------------------------------
+
+
+class LeaseError(HostedEngineError):
+    """A lease operation failed for a reason other than contention."""
+
+
+class LeaseHeldError(LeaseError):
+    """Somebody else holds the lease; ``holder`` says who when the backend knows."""
+
+    def __init__(self, message: str, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+# --- engine VM ------------------------------------------------------------------------------
+
+
+class VmError(HostedEngineError):
+    """The VM backend failed to carry out a request."""
+
+
+class VmDefinitionError(VmError):
+    """The engine VM definition is missing or invalid."""
+
+
+# --- daemons and RPC ------------------------------------------------------------------------
+
+
+class RpcError(HostedEngineError):
+    """A JSON-RPC call returned an error object; ``code`` is its JSON-RPC code."""
+
+    def __init__(self, message: str, code: int = -32000, data: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+class BrokerUnavailableError(HostedEngineError):
+    """The local broker's socket cannot be reached."""
+
+
+# --- installer ------------------------------------------------------------------------------
+
+
+class InstallerError(HostedEngineError):
+    """Base of the installer framework's errors."""

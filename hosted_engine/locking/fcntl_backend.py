@@ -1,0 +1,162 @@
+"""Leases as kernel-held open-file-description (OFD) locks on files in the domain.
+
+OFD locks are released by the kernel when the last descriptor of the open file goes
+away, so a lease dies with its holder, whether it exits cleanly or is SIGKILLed. Unlike
+classic POSIX locks they are not per-process: a descriptor inherited by a child keeps the
+lease, which is how the VM supervisor hands its lease to the payload, and two descriptors
+in one process do conflict, which makes single-process tests honest. Correct on local
+filesystems and NFSv4.
+
+Layout under ``<domain>/ha_agent``:
+  ``hosted-engine.lockspace``  one byte per host id at offset ``host_id``;
+  ``<vm_id>.vmlease``          the VM lease, byte 0, with a holder line for diagnostics.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import struct
+from pathlib import Path
+
+from hosted_engine.errors import LeaseError, LeaseHeldError
+from hosted_engine.locking.base import LeaseHolder
+
+_FLOCK = "@hhqqi4x"  # struct flock on Linux x86_64/aarch64: 32 bytes
+_HOLDER_BYTES = 512
+_VM_LOCK_OFFSET = 4096  # past the holder record, so reading it never contends
+
+
+def _flock(kind: int, start: int, length: int) -> bytes:
+    return struct.pack(_FLOCK, kind, os.SEEK_SET, start, length, 0)
+
+
+def _try_lock(fd: int, start: int, length: int) -> bool:
+    try:
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _flock(fcntl.F_WRLCK, start, length))
+    except OSError as e:
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise LeaseError(f"cannot lock: {e}") from None
+    return True
+
+
+def _is_locked(fd: int, start: int, length: int) -> bool:
+    answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _flock(fcntl.F_WRLCK, start, length))
+    kind = struct.unpack(_FLOCK, answer)[0]
+    return bool(kind != fcntl.F_UNLCK)
+
+
+class FcntlLease:
+    def __init__(self, name: str, fd: int) -> None:
+        self._name = name
+        self._fd: int | None = fd
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing our description drops the lock
+            self._fd = None
+
+    def is_held(self) -> bool:
+        return self._fd is not None
+
+    def inheritable_fds(self) -> tuple[int, ...]:
+        return () if self._fd is None else (self._fd,)
+
+    def __del__(self) -> None:  # pragma: no cover - best effort for forgotten leases
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+class FcntlLeaseManager:
+    def __init__(self, ha_dir: str | Path) -> None:
+        self.ha_dir = Path(ha_dir)
+        self.lockspace = self.ha_dir / "hosted-engine.lockspace"
+
+    # --- helpers ---------------------------------------------------------------------
+    def _open(self, path: Path) -> int:
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        except OSError as e:
+            raise LeaseError(f"cannot open lease file {path}: {e.strerror}") from None
+
+    def _vm_path(self, vm_id: str) -> Path:
+        if not vm_id or "/" in vm_id or vm_id.startswith("."):
+            raise LeaseError(f"invalid VM id for a lease: {vm_id!r}")
+        return self.ha_dir / f"{vm_id}.vmlease"
+
+    @staticmethod
+    def _check_host_id(host_id: int) -> None:
+        if not 1 <= host_id <= 2000:
+            raise LeaseError(f"host id must be between 1 and 2000 (got {host_id})")
+
+    # --- host id ---------------------------------------------------------------------
+    def acquire_host_id(self, host_id: int, hostname: str | None = None) -> FcntlLease:
+        self._check_host_id(host_id)
+        fd = self._open(self.lockspace)
+        if not _try_lock(fd, host_id, 1):
+            os.close(fd)
+            raise LeaseHeldError(
+                f"host id {host_id} is already held by a live broker "
+                "(another host is configured with the same host_id, or a broker is running)",
+                holder=f"host {host_id}",
+            )
+        return FcntlLease(f"host-id {host_id}", fd)
+
+    def host_id_holder(self, host_id: int) -> LeaseHolder | None:
+        self._check_host_id(host_id)
+        if not self.lockspace.exists():
+            return None
+        fd = self._open(self.lockspace)
+        try:
+            return LeaseHolder(host_id=host_id) if _is_locked(fd, host_id, 1) else None
+        finally:
+            os.close(fd)
+
+    # --- VM ---------------------------------------------------------------------------
+    def acquire_vm_lease(
+        self, vm_id: str, host_id: int, hostname: str | None = None
+    ) -> FcntlLease:
+        path = self._vm_path(vm_id)
+        fd = self._open(path)
+        if not _try_lock(fd, _VM_LOCK_OFFSET, 1):
+            os.close(fd)
+            holder = self._read_holder(path)
+            raise LeaseHeldError(
+                f"the engine VM lease is held by {holder.describe() if holder else 'another host'}",
+                holder=holder.describe() if holder else None,
+            )
+        record = f"{host_id} {os.getpid()} {hostname or '-'}\n".encode()
+        os.pwrite(fd, record.ljust(_HOLDER_BYTES, b"\0"), 0)
+        return FcntlLease(f"vm {vm_id}", fd)
+
+    def _read_holder(self, path: Path) -> LeaseHolder | None:
+        try:
+            raw = path.read_bytes()[:_HOLDER_BYTES].split(b"\0", 1)[0].decode()
+            host, pid, name = raw.split()
+            return LeaseHolder(int(host), int(pid), None if name == "-" else name)
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+
+    def vm_lease_holder(self, vm_id: str) -> LeaseHolder | None:
+        path = self._vm_path(vm_id)
+        if not path.exists():
+            return None
+        fd = self._open(path)
+        try:
+            if not _is_locked(fd, _VM_LOCK_OFFSET, 1):
+                return None
+        finally:
+            os.close(fd)
+        return self._read_holder(path) or LeaseHolder(host_id=None)
+
+    def reinitialize(self) -> None:
+        self.ha_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.lockspace.with_name(self.lockspace.name + ".new")
+        tmp.write_bytes(b"")
+        os.replace(tmp, self.lockspace)

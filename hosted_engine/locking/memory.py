@@ -1,0 +1,84 @@
+"""In-memory leases for unit tests, shared between "hosts" through one store."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from hosted_engine.errors import LeaseHeldError
+from hosted_engine.locking.base import LeaseHolder
+
+
+@dataclass
+class MemoryLeaseStore:
+    """The shared storage of the fake: what would be the lockspace on a real domain."""
+
+    held: dict[str, LeaseHolder] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class MemoryLease:
+    def __init__(self, store: MemoryLeaseStore, key: str) -> None:
+        self._store = store
+        self._key = key
+        self._held = True
+
+    @property
+    def name(self) -> str:
+        return self._key
+
+    def release(self) -> None:
+        with self._store.lock:
+            if self._held:
+                self._store.held.pop(self._key, None)
+                self._held = False
+
+    def is_held(self) -> bool:
+        with self._store.lock:
+            return self._held and self._key in self._store.held
+
+    def inheritable_fds(self) -> tuple[int, ...]:
+        return ()
+
+    def lose(self) -> None:
+        """Simulate a lease lost to storage failure."""
+        with self._store.lock:
+            self._store.held.pop(self._key, None)
+
+
+class MemoryLeaseManager:
+    def __init__(self, store: MemoryLeaseStore | None = None) -> None:
+        self.store = store if store is not None else MemoryLeaseStore()
+
+    def _acquire(self, key: str, holder: LeaseHolder, what: str) -> MemoryLease:
+        with self.store.lock:
+            current = self.store.held.get(key)
+            if current is not None:
+                raise LeaseHeldError(f"{what} is held by {current.describe()}", current.describe())
+            self.store.held[key] = holder
+        return MemoryLease(self.store, key)
+
+    def acquire_host_id(self, host_id: int, hostname: str | None = None) -> MemoryLease:
+        return self._acquire(
+            f"host-id {host_id}", LeaseHolder(host_id, None, hostname), f"host id {host_id}"
+        )
+
+    def host_id_holder(self, host_id: int) -> LeaseHolder | None:
+        with self.store.lock:
+            return self.store.held.get(f"host-id {host_id}")
+
+    def acquire_vm_lease(
+        self, vm_id: str, host_id: int, hostname: str | None = None
+    ) -> MemoryLease:
+        return self._acquire(
+            f"vm {vm_id}", LeaseHolder(host_id, None, hostname), "the engine VM lease"
+        )
+
+    def vm_lease_holder(self, vm_id: str) -> LeaseHolder | None:
+        with self.store.lock:
+            return self.store.held.get(f"vm {vm_id}")
+
+    def reinitialize(self) -> None:
+        with self.store.lock:
+            for key in [k for k in self.store.held if k.startswith("host-id ")]:
+                del self.store.held[key]

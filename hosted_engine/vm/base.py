@@ -1,0 +1,170 @@
+"""The VM backend interface and its typed results.
+
+Every outcome the agent acts on is a type (``LeaseHeld``, ``AlreadyRunning``, ...),
+never a message to be matched (the reference matched VDSM and qemu error text and broke
+when the wording changed: D10, BZ 1619365).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from hosted_engine.vm.definition import VmDefinition
+
+
+class VmState(str, Enum):
+    UP = "up"
+    POWERING_UP = "powering_up"
+    PAUSED = "paused"
+    DOWN = "down"
+
+
+class ExitReason(str, Enum):
+    """Why a VM is down; ``NOT_STARTED`` means no VM was ever run here (VDSM's NoSuchVM)."""
+
+    NOT_STARTED = "not started"
+    SHUTDOWN = "shutdown"  # a graceful shutdown was asked for and completed
+    POWEROFF = "poweroff"  # a forced stop was asked for
+    EXITED = "exited"  # the payload ended by itself with status 0
+    CRASHED = "crashed"  # the payload died with an error status or a signal nobody sent
+    SUPERVISOR_LOST = "supervisor lost"  # the supervising process vanished
+    LEASE_HELD = "lease held"  # the start lost the race for the VM lease
+    START_FAILED = "start failed"  # the payload could not be launched
+
+    @property
+    def expected(self) -> bool:
+        """True when somebody asked for the VM to be down."""
+        return self in (ExitReason.NOT_STARTED, ExitReason.SHUTDOWN, ExitReason.POWEROFF)
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    state: VmState
+    exit_reason: ExitReason | None = None  # set when state is DOWN
+    message: str = ""  # human detail, e.g. "killed by signal 9"
+    pid: int | None = None  # the payload's pid while it runs
+
+    @property
+    def detail(self) -> str:
+        """The reference's VDSM status word, as shown in ``Engine status``."""
+        return {
+            VmState.UP: "Up",
+            VmState.POWERING_UP: "Powering up",
+            VmState.PAUSED: "Paused",
+            VmState.DOWN: "Down",
+        }[self.state]
+
+
+@dataclass(frozen=True)
+class VmStats:
+    cpu_percent: float  # of one core, summed over the VM's processes
+    rss_bytes: int
+
+
+@dataclass(frozen=True)
+class Started:
+    pid: int
+
+
+@dataclass(frozen=True)
+class LeaseHeld:
+    holder: str | None
+
+
+@dataclass(frozen=True)
+class AlreadyRunning:
+    status: VmStatus
+
+
+@dataclass(frozen=True)
+class StartFailed:
+    reason: str
+
+
+StartResult = Started | LeaseHeld | AlreadyRunning | StartFailed
+
+
+class StopResult(str, Enum):
+    DONE = "done"  # the request was carried out (or the VM is now down)
+    NOT_RUNNING = "not running"  # there was nothing to stop
+    FAILED = "failed"
+
+
+class VmBackend(Protocol):
+    def start(self, definition: VmDefinition) -> StartResult: ...
+
+    def status(self) -> VmStatus: ...
+
+    def shutdown(self, grace: float) -> StopResult:
+        """Ask the VM to stop; it is powered off if still running after ``grace`` seconds.
+        Returns once the request is delivered, not when the VM is down."""
+        ...
+
+    def poweroff(self) -> StopResult:
+        """Stop the VM now; returns once it is down."""
+        ...
+
+    def stats(self) -> VmStats | None:
+        """Resource use of the running VM, None when it is not running."""
+        ...
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """The engine-health value published in metadata (reference JSON keys and words).
+
+    vm: up | down | down_unexpected | down_missing | unknown
+    health: good | bad | unknown
+    """
+
+    vm: str
+    health: str
+    detail: str
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        d = {"vm": self.vm, "health": self.health, "detail": self.detail}
+        if self.reason is not None:
+            d["reason"] = self.reason
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EngineStatus:
+        if not isinstance(data, dict):
+            return UNKNOWN_ENGINE_STATUS
+        reason = data.get("reason")
+        return cls(
+            vm=str(data.get("vm", "unknown")),
+            health=str(data.get("health", "unknown")),
+            detail=str(data.get("detail", "unknown")),
+            reason=None if reason is None else str(reason),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineStatus:
+        try:
+            return cls.from_dict(json.loads(text))
+        except ValueError:
+            return UNKNOWN_ENGINE_STATUS
+
+    @property
+    def rank(self) -> int:
+        """The reference's engine_status_score: who has the best engine."""
+        if self.vm == "up":
+            if self.health == "good":
+                return 4
+            if self.health == "bad" and self.detail != "Paused":
+                return 3
+            return 2
+        if self.vm in ("down", "down_unexpected", "down_missing"):
+            return 1
+        return 0
+
+
+UNKNOWN_ENGINE_STATUS = EngineStatus("unknown", "unknown", "unknown", "serialization error")
