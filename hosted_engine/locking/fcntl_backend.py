@@ -119,9 +119,7 @@ class FcntlLeaseManager:
             os.close(fd)
 
     # --- VM ---------------------------------------------------------------------------
-    def acquire_vm_lease(
-        self, vm_id: str, host_id: int, hostname: str | None = None
-    ) -> FcntlLease:
+    def acquire_vm_lease(self, vm_id: str, host_id: int, hostname: str | None = None) -> FcntlLease:
         path = self._vm_path(vm_id)
         fd = self._open(path)
         if not _try_lock(fd, _VM_LOCK_OFFSET, 1):

@@ -14,6 +14,7 @@ class MemoryLeaseStore:
     """The shared storage of the fake: what would be the lockspace on a real domain."""
 
     held: dict[str, LeaseHolder] = field(default_factory=dict)
+    owners: dict[str, object] = field(default_factory=dict)  # which lease object holds a key
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -27,23 +28,31 @@ class MemoryLease:
     def name(self) -> str:
         return self._key
 
+    def _mine(self) -> bool:
+        return (
+            self._held
+            and self._key in self._store.held
+            and self._store.owners.get(self._key) is self
+        )
+
     def release(self) -> None:
         with self._store.lock:
-            if self._held:
-                self._store.held.pop(self._key, None)
-                self._held = False
+            if self._mine():
+                del self._store.held[self._key]
+                del self._store.owners[self._key]
+            self._held = False
 
     def is_held(self) -> bool:
+        """Ours and still ours: a lost lease stays lost even if someone re-takes it."""
         with self._store.lock:
-            return self._held and self._key in self._store.held
+            return self._mine()
 
     def inheritable_fds(self) -> tuple[int, ...]:
         return ()
 
     def lose(self) -> None:
-        """Simulate a lease lost to storage failure."""
-        with self._store.lock:
-            self._store.held.pop(self._key, None)
+        """Simulate a lease lost to storage failure (to its holder it looks the same)."""
+        self.release()
 
 
 class MemoryLeaseManager:
@@ -56,7 +65,9 @@ class MemoryLeaseManager:
             if current is not None:
                 raise LeaseHeldError(f"{what} is held by {current.describe()}", current.describe())
             self.store.held[key] = holder
-        return MemoryLease(self.store, key)
+            lease = MemoryLease(self.store, key)
+            self.store.owners[key] = lease
+        return lease
 
     def acquire_host_id(self, host_id: int, hostname: str | None = None) -> MemoryLease:
         return self._acquire(
@@ -82,3 +93,4 @@ class MemoryLeaseManager:
         with self.store.lock:
             for key in [k for k in self.store.held if k.startswith("host-id ")]:
                 del self.store.held[key]
+                self.store.owners.pop(key, None)

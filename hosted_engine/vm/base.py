@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 from hosted_engine.vm.definition import VmDefinition
 
 
-class VmState(str, Enum):
+class VmState(StrEnum):
     UP = "up"
     POWERING_UP = "powering_up"
     PAUSED = "paused"
     DOWN = "down"
 
 
-class ExitReason(str, Enum):
+class ExitReason(StrEnum):
     """Why a VM is down; ``NOT_STARTED`` means no VM was ever run here (VDSM's NoSuchVM)."""
 
     NOT_STARTED = "not started"
@@ -87,7 +87,7 @@ class StartFailed:
 StartResult = Started | LeaseHeld | AlreadyRunning | StartFailed
 
 
-class StopResult(str, Enum):
+class StopResult(StrEnum):
     DONE = "done"  # the request was carried out (or the VM is now down)
     NOT_RUNNING = "not running"  # there was nothing to stop
     FAILED = "failed"

@@ -1,0 +1,109 @@
+"""``hosted-engine-broker``: measures this host, publishes its record, reads everyone's."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from hosted_engine.broker.monitors import MonitorRunner, build_monitors
+from hosted_engine.broker.notifications import Notifier, load_broker_conf
+from hosted_engine.broker.publisher import StatusPublisher
+from hosted_engine.broker.service import BrokerService
+from hosted_engine.clock import SystemClock
+from hosted_engine.config.host import HostConfig, load_host_config
+from hosted_engine.errors import HostedEngineError
+from hosted_engine.jsonrpc import RpcServer
+from hosted_engine.locking import FcntlLeaseManager
+from hosted_engine.locking.base import LeaseManager
+from hosted_engine.logsetup import setup_daemon_logging
+from hosted_engine.storage.whiteboard import Whiteboard
+from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.process import ProcessVmBackend
+
+log = logging.getLogger("hosted_engine.broker")
+
+
+def lease_manager(config: HostConfig) -> LeaseManager:
+    if config.lease_backend != "fcntl":
+        raise HostedEngineError(f"lease_backend {config.lease_backend!r} is not available")
+    return FcntlLeaseManager(config.ha_dir)
+
+
+def run(config: HostConfig, stop: threading.Event) -> int:
+    clock = SystemClock()
+    leases = lease_manager(config)
+    whiteboard = Whiteboard(config.metadata_path)
+    backend = ProcessVmBackend(
+        config.run_dir / "vm", config.ha_dir, config.host_id, config.hostname, config.lease_backend
+    )
+    runner = MonitorRunner(
+        build_monitors(config, backend, clock), config.timing.monitor_period, clock
+    )
+
+    def engine_status() -> EngineStatus | None:
+        reading = runner.values().get("engine-health")
+        value = None if reading is None else reading.value
+        return value if isinstance(value, EngineStatus) else None
+
+    publisher = StatusPublisher(config, whiteboard, leases, engine_status, clock)
+    publisher.acquire_lease()  # a duplicate host id fails here, loudly
+    broker_conf_path = config.state_dir / "broker.conf"
+    notifier = Notifier(lambda: load_broker_conf(broker_conf_path))
+    service = BrokerService(
+        config,
+        publisher,
+        whiteboard,
+        leases,
+        lambda: {k: r.value for k, r in runner.values().items()},
+        lambda event, detail, host: notifier.notify(event, detail, host),
+        clock,
+    )
+    runner.start()
+    publisher.start()
+    server = RpcServer(config.broker_socket, service.methods())
+    server.serve_in_thread()
+    log.info("broker for host %d up, socket %s", config.host_id, config.broker_socket)
+    try:
+        stop.wait()
+    finally:
+        log.info("broker stopping")
+        server.close()
+        publisher.stop()
+        runner.stop()
+        notifier.close()
+        publisher.release_lease()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hosted-engine-broker", description=__doc__)
+    parser.add_argument("--config", help="hosted-engine.conf (default: $HOSTED_ENGINE_CONFIG)")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        config = load_host_config(args.config)
+    except HostedEngineError as e:
+        print(f"hosted-engine-broker: {e}", file=sys.stderr)
+        return 1
+    setup_daemon_logging("broker", config.log_dir, args.debug)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        return run(config, stop)
+    except HostedEngineError as e:
+        log.error("%s", e)
+        print(f"hosted-engine-broker: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

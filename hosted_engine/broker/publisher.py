@@ -1,0 +1,206 @@
+"""The status publisher: this host's slot out, everybody's slots in, every period.
+
+It writes this host's record only while holding the host-id lease, so a second host
+configured with the same id cannot overwrite it. Storage errors are logged, counted and
+retried on the next period; the broker never kills itself over them (D14).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hosted_engine.broker.liveness import Liveness, LivenessTracker
+from hosted_engine.clock import Clock
+from hosted_engine.config.host import HostConfig
+from hosted_engine.errors import HostedEngineError, LeaseHeldError
+from hosted_engine.locking.base import Lease, LeaseManager
+from hosted_engine.storage.metadata import HostRecord, encode_slot
+from hosted_engine.storage.whiteboard import Scan, Whiteboard
+from hosted_engine.vm.base import UNKNOWN_ENGINE_STATUS, EngineStatus
+
+log = logging.getLogger(__name__)
+
+AGENT_STOPPED = "AgentStopped"
+
+
+@dataclass(frozen=True)
+class AgentReport:
+    """What the local agent last told us about itself."""
+
+    state: str
+    score: int
+    maintenance: bool
+    stopped: bool
+    metadata: Mapping[str, str]
+    conf_timestamp: int
+    received_at: float
+
+
+@dataclass
+class PublisherHealth:
+    last_write_ok: float | None = None
+    last_scan_ok: float | None = None
+    last_error: str | None = None
+    errors: int = 0
+    lease_held: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StatusPublisher:
+    def __init__(
+        self,
+        config: HostConfig,
+        whiteboard: Whiteboard,
+        leases: LeaseManager,
+        engine_status: Callable[[], EngineStatus | None],
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.whiteboard = whiteboard
+        self.leases = leases
+        self.engine_status = engine_status
+        self.clock = clock
+        self.liveness = LivenessTracker(config.timing.host_alive_timeout, clock.monotonic())
+        self.health = PublisherHealth()
+        self._lease: Lease | None = None
+        self._report: AgentReport | None = None
+        self._scan: Scan | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- lease --------------------------------------------------------------------------
+    def acquire_lease(self) -> None:
+        """Claim our host id; LeaseHeldError (a duplicate host id) propagates."""
+        if self._lease is not None and self._lease.is_held():
+            return
+        self._lease = self.leases.acquire_host_id(self.config.host_id, self.config.hostname)
+        self.health.lease_held = True
+        log.info("holding the host-id lease for host %d", self.config.host_id)
+
+    def release_lease(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+            self.health.lease_held = False
+
+    # --- agent reports --------------------------------------------------------------------
+    def report_agent(self, report: AgentReport) -> None:
+        with self._lock:
+            self._report = report
+        self._wake.set()  # publish a new state at once, not a period later
+
+    def agent_report(self) -> AgentReport | None:
+        with self._lock:
+            return self._report
+
+    def agent_alive(self, now: float) -> bool:
+        report = self.agent_report()
+        return (
+            report is not None
+            and not report.stopped
+            and now - report.received_at < self.config.timing.agent_report_timeout
+        )
+
+    # --- the record ---------------------------------------------------------------------
+    def build_record(self, now: float) -> tuple[HostRecord, dict[str, str]]:
+        report = self.agent_report()
+        engine = self.engine_status() or UNKNOWN_ENGINE_STATUS
+        state_md: dict[str, str]
+        if report is not None and (report.stopped or self.agent_alive(now)):
+            score = 0 if report.stopped else report.score
+            state_md = {**report.metadata, "state": report.state}
+            maintenance, stopped = report.maintenance, report.stopped
+        else:
+            # No agent, or a silent one: we still publish (so we are seen alive and our
+            # engine status stays true) but with score 0, so nobody elects us.
+            score, maintenance, stopped = 0, False, False
+            state_md = {"state": report.state if report else AGENT_STOPPED, "agent": "unresponsive"}
+        state_md.setdefault("maintenance", str(maintenance))
+        state_md.setdefault("stopped", str(stopped))
+        record = HostRecord(
+            host_id=self.config.host_id,
+            host_ts=int(now),
+            score=score,
+            engine_status=engine.to_json(),
+            hostname=self.config.hostname,
+            maintenance=maintenance,
+            stopped=stopped,
+            conf_on_shared_storage=True,
+            local_conf_timestamp=report.conf_timestamp if report else 0,
+        )
+        return record, state_md
+
+    # --- one period ---------------------------------------------------------------------
+    def publish_once(self) -> None:
+        now = self.clock.monotonic()
+        try:
+            self.acquire_lease()
+            record, state_md = self.build_record(now)
+            epoch_offset = self.clock.time() - now
+            self.whiteboard.write_slot(
+                self.config.host_id, encode_slot(record, state_md, epoch_offset)
+            )
+            self.health.last_write_ok = now
+        except LeaseHeldError as e:
+            self._note_error(f"not writing our slot: {e}")
+        except HostedEngineError as e:
+            self._note_error(f"cannot write our slot: {e}")
+        try:
+            scan = self.whiteboard.scan()
+        except HostedEngineError as e:
+            self._note_error(f"cannot read the whiteboard: {e}")
+            return
+        for host_id, err in scan.errors.items():
+            log.warning("slot %d skipped: %s", host_id, err)
+        now = self.clock.monotonic()
+        with self._lock:
+            self._scan = scan
+            self.liveness.observe(now, {h: r.host_ts for h, r in scan.hosts.items()})
+        self.health.last_scan_ok = now
+
+    def _note_error(self, message: str) -> None:
+        self.health.errors += 1
+        if message != self.health.last_error:
+            log.error("%s", message)
+        self.health.last_error = message
+
+    def scan(self) -> Scan | None:
+        with self._lock:
+            return self._scan
+
+    def liveness_of(self, host_id: int, now: float) -> Liveness:
+        with self._lock:
+            return self.liveness.status(host_id, now)
+
+    def enough_data(self, now: float) -> bool:
+        with self._lock:
+            return self.liveness.enough_data(now)
+
+    # --- thread ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        period = self.config.timing.publish_period
+        while not self._stop.is_set():
+            started = self.clock.monotonic()
+            try:
+                self.publish_once()
+            except Exception:  # a bug must not stop publishing for good
+                log.exception("publisher iteration failed")
+            elapsed = self.clock.monotonic() - started
+            self._wake.wait(max(0.0, period - elapsed))
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

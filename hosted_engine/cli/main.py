@@ -1,0 +1,163 @@
+"""``hosted-engine``: the admin's command line, on the public client API only.
+
+Verbs and messages follow the reference so scripts keep working; unlike the reference,
+every misuse gets one line on stderr and a non-zero exit, never a traceback, and
+``--json`` output is valid JSON even for errors (D9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from hosted_engine.cli.vm_status import render_json, render_text
+from hosted_engine.client import HAClient
+from hosted_engine.errors import HostedEngineError, NotDeployedError
+
+VERBS = (
+    "vm-status",
+    "set-maintenance",
+    "vm-start",
+    "vm-shutdown",
+    "vm-poweroff",
+    "check-deployed",
+    "check-liveliness",
+    "clean-metadata",
+    "reinitialize-lockspace",
+)
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CliError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="hosted-engine",
+        description="Manage the hosted engine: status, maintenance, the engine VM, recovery.",
+        allow_abbrev=False,
+    )
+    verbs = p.add_mutually_exclusive_group()
+    for verb in VERBS:
+        verbs.add_argument(f"--{verb}", dest="verb", action="store_const", const=verb)
+    p.add_argument("--config", help="hosted-engine.conf (default: $HOSTED_ENGINE_CONFIG)")
+    p.add_argument("--json", action="store_true", help="--vm-status: machine-readable output")
+    p.add_argument("--mode", help="--set-maintenance: global, local or none")
+    p.add_argument("--force", action="store_true", help="--reinitialize-lockspace: skip checks")
+    p.add_argument("--force-cleanup", action="store_true", help="--clean-metadata: unclean slot")
+    p.add_argument("--host-id", type=int, help="--clean-metadata: the host to forget")
+    return p
+
+
+def _client(args: argparse.Namespace) -> HAClient:
+    return HAClient.from_config(args.config)
+
+
+def vm_status(args: argparse.Namespace) -> int:
+    status = _client(args).get_status()
+    for warning in status.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(render_json(status))
+        return 0
+    if not status.hosts:
+        raise CliError("No host has published its status on the storage domain yet.")
+    if status.source == "storage":
+        print(
+            "note: the local broker is not running; status read from storage, liveness unknown",
+            file=sys.stderr,
+        )
+    sys.stdout.write(render_text(status))
+    return 0
+
+
+def set_maintenance(args: argparse.Namespace) -> int:
+    if not args.mode:
+        raise CliError("You must specify a maintenance mode with --mode")
+    if args.mode not in ("global", "local", "none"):
+        raise CliError(f"Invalid value '{args.mode}' for --mode")
+    _client(args).set_maintenance(args.mode)
+    return 0
+
+
+def _say(message: str) -> int:
+    print(message)
+    return 0
+
+
+def check_deployed(args: argparse.Namespace) -> int:
+    try:
+        deployed = _client(args).is_deployed()
+    except NotDeployedError:
+        deployed = False
+    if deployed:
+        return _say("The hosted engine has been deployed")
+    raise CliError("The hosted engine has not been deployed")
+
+
+def check_liveliness(args: argparse.Namespace) -> int:
+    try:
+        client = _client(args)
+    except HostedEngineError:
+        raise CliError("Error reading the configuration file", code=2) from None
+    try:
+        up = client.check_liveliness()
+    except NotDeployedError as e:
+        raise CliError(str(e), code=2) from None
+    if up:
+        return _say("Hosted Engine is up!")
+    raise CliError("Hosted Engine is not up!")
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "vm-status": vm_status,
+    "set-maintenance": set_maintenance,
+    "vm-start": lambda a: _say(_client(a).vm_start()),
+    "vm-shutdown": lambda a: _say(_client(a).vm_shutdown()),
+    "vm-poweroff": lambda a: _say(_client(a).vm_poweroff()),
+    "check-deployed": check_deployed,
+    "check-liveliness": check_liveliness,
+    "clean-metadata": lambda a: _say(_client(a).clean_metadata(a.host_id, a.force_cleanup)),
+    "reinitialize-lockspace": lambda a: _say(_client(a).reinitialize_lockspace(a.force)),
+}
+
+
+def _fail(message: str, code: int, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(message, file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.verb is None:
+            raise CliError(
+                "You must specify one of: " + ", ".join(f"--{v}" for v in VERBS) + " (see --help)"
+            )
+        return HANDLERS[args.verb](args)
+    except CliError as e:
+        return _fail(str(e), e.code, as_json)
+    except HostedEngineError as e:
+        return _fail(str(e), 1, as_json)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130, as_json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

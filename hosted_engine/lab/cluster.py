@@ -1,0 +1,185 @@
+"""Lab operations: bring hosts up and down, kill them, and tell what runs where."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hosted_engine.client import HAClient
+from hosted_engine.config.host import load_host_config
+from hosted_engine.errors import HostedEngineError, UsageError
+from hosted_engine.lab import processes
+from hosted_engine.lab.layout import LabManifest, create_lab, host_config_path, load_manifest
+from hosted_engine.locking import FcntlLeaseManager
+
+
+def engine_healthy(url: str, timeout: float = 1.0) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise HostedEngineError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Lab:
+    dir: Path
+
+    @property
+    def manifest(self) -> LabManifest:
+        return load_manifest(self.dir)
+
+    def client(self, host_id: int) -> HAClient:
+        return HAClient.from_config(host_config_path(self.dir, host_id))
+
+    def _check_host(self, host_id: int) -> None:
+        if not 1 <= host_id <= self.manifest.hosts:
+            raise UsageError(f"no host {host_id} in this lab (hosts 1..{self.manifest.hosts})")
+
+    # --- lifecycle ----------------------------------------------------------------------
+    @classmethod
+    def up(cls, lab_dir: Path, hosts: int, profile: str, timeout: float | None = None) -> Lab:
+        lab = cls(lab_dir.resolve())
+        if (lab.dir / "lab.json").exists() and lab.running_processes():
+            raise UsageError(f"a lab is already running in {lab.dir}; run `down` first")
+        manifest = create_lab(lab.dir, hosts, profile)
+        for host_id in range(1, hosts + 1):
+            lab.start_host(host_id)
+        limit = timeout if timeout is not None else (60.0 if profile == "fast" else 180.0)
+        lab.wait_engine_healthy(limit)
+        del manifest
+        return lab
+
+    def start_host(self, host_id: int, timeout: float = 30.0) -> None:
+        """Start the host's broker and agent; return once both answer."""
+        self._check_host(host_id)
+        running = processes.host_processes(self.dir, host_id)
+        if not running["broker"]:
+            processes.start_daemon(self.dir, host_id, "broker")
+        client = self.client(host_id)
+        _wait(client.broker_alive, timeout, f"the broker of host {host_id}")
+        if not running["agent"]:
+            processes.start_daemon(self.dir, host_id, "agent")
+        _wait(lambda: self._agent_reports(client), timeout, f"the agent of host {host_id}")
+
+    @staticmethod
+    def _agent_reports(client: HAClient) -> bool:
+        try:
+            return bool(client.broker_health()["agent_alive"])
+        except HostedEngineError:
+            return False
+
+    def stop_agent(self, host_id: int) -> None:
+        self._check_host(host_id)
+        procs = processes.host_processes(self.dir, host_id)["agent"]
+        processes.stop_gracefully(procs, 10.0)
+
+    def stop_host(self, host_id: int) -> None:
+        """An orderly host shutdown: the engine VM, then the agent, then the broker."""
+        self._check_host(host_id)
+        config = load_host_config(host_config_path(self.dir, host_id))
+        procs = processes.host_processes(self.dir, host_id)
+        processes.stop_gracefully(procs["agent"], 10.0)
+        processes.stop_gracefully(procs["vm"], config.timing.vm_shutdown_grace + 5.0)
+        processes.stop_gracefully(procs["broker"], 10.0)
+
+    def kill_host(self, host_id: int) -> None:
+        """A power loss: SIGKILL the broker, agent and VM of the host at once."""
+        self._check_host(host_id)
+        procs = processes.host_processes(self.dir, host_id)
+        processes.kill_now(procs["broker"] + procs["agent"] + procs["vm"])
+
+    def kill_vm(self, host_id: int) -> None:
+        """Kill only the engine VM's processes on the host (its daemons live on)."""
+        self._check_host(host_id)
+        processes.kill_now(processes.host_processes(self.dir, host_id)["vm"])
+
+    def running_processes(self) -> list[Any]:
+        try:
+            hosts = self.manifest.hosts
+        except UsageError:
+            return []
+        found = []
+        for host_id in range(1, hosts + 1):
+            for procs in processes.host_processes(self.dir, host_id).values():
+                found.extend(procs)
+        return found
+
+    def down(self) -> None:
+        procs = self.running_processes()
+        processes.signal_all(procs, 15)
+        left = processes.wait_gone(procs, 5.0)
+        processes.kill_now(left)
+
+    def wait_engine_healthy(self, timeout: float) -> None:
+        url = self.manifest.engine_url
+        _wait(lambda: engine_healthy(url), timeout, "the engine to be healthy")
+
+    # --- observation --------------------------------------------------------------------
+    def engine_host(self) -> int | None:
+        """Which host holds the engine VM lease (the truth about where it runs)."""
+        m = self.manifest
+        ha_dir = self.dir / "storage" / m.sd_uuid / "ha_agent"
+        holder = FcntlLeaseManager(ha_dir).vm_lease_holder(m.vm_id)
+        return None if holder is None else holder.host_id
+
+    def engine_vms(self) -> list[Any]:
+        vm_id = self.manifest.vm_id
+        found = []
+        for proc in processes.engine_vm_processes():
+            try:
+                if proc.environ().get("HOSTED_ENGINE_VM_ID") == vm_id:
+                    found.append(proc)
+            except Exception:
+                continue
+        return found
+
+    def status(self) -> dict[str, Any]:
+        m = self.manifest
+        view: dict[int, Any] = {}
+        for host_id in range(1, m.hosts + 1):
+            try:
+                view = dict(self.client(host_id).get_status().hosts)
+                break
+            except HostedEngineError:
+                continue
+        hosts = []
+        for host_id in range(1, m.hosts + 1):
+            procs = processes.host_processes(self.dir, host_id)
+            record = view.get(host_id, {})
+            state = None
+            for line in str(record.get("extra", "")).splitlines():
+                if line.startswith("state="):
+                    state = line.partition("=")[2]
+            hosts.append(
+                {
+                    "id": host_id,
+                    "config": str(host_config_path(self.dir, host_id)),
+                    "broker": "running" if procs["broker"] else "stopped",
+                    "agent": "running" if procs["agent"] else "stopped",
+                    "vm": "running" if procs["vm"] else "none",
+                    "state": state,
+                    "score": record.get("score"),
+                    "engine": record.get("engine-status"),
+                    "live": record.get("live-data"),
+                }
+            )
+        return {
+            "dir": str(self.dir),
+            "profile": m.profile,
+            "engine_url": m.engine_url,
+            "engine_healthy": engine_healthy(m.engine_url, 0.5),
+            "engine_host": self.engine_host(),
+            "hosts": hosts,
+        }

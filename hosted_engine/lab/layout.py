@@ -1,0 +1,132 @@
+"""The lab's files: a storage domain and one host directory per simulated host.
+
+DIR/lab.json                 what `up` created (hosts, profile, engine URL, ids)
+DIR/storage/<sdUUID>/...     the shared storage domain (metadata, lockspace, vm.conf)
+DIR/hosts/hostN/hosted-engine.conf, run/, state/, log/
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sys
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hosted_engine.config import keyvalue
+from hosted_engine.errors import UsageError
+from hosted_engine.storage.domain import create_domain
+
+MANIFEST = "lab.json"
+
+
+@dataclass(frozen=True)
+class LabManifest:
+    hosts: int
+    profile: str
+    sd_uuid: str
+    vm_id: str
+    engine_port: int
+
+    @property
+    def engine_url(self) -> str:
+        return f"http://127.0.0.1:{self.engine_port}/ovirt-engine/services/health"
+
+
+def host_dir(lab_dir: Path, host_id: int) -> Path:
+    return lab_dir / "hosts" / f"host{host_id}"
+
+
+def host_config_path(lab_dir: Path, host_id: int) -> Path:
+    return host_dir(lab_dir, host_id) / "hosted-engine.conf"
+
+
+def load_manifest(lab_dir: Path) -> LabManifest:
+    path = lab_dir / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+        return LabManifest(**data)
+    except FileNotFoundError:
+        raise UsageError(f"{lab_dir}: no lab here (run `hosted-engine-lab up` first)") from None
+    except (OSError, ValueError, TypeError) as e:
+        raise UsageError(f"{path}: unreadable lab manifest: {e}") from None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def create_lab(lab_dir: Path, hosts: int, profile: str) -> LabManifest:
+    """Lay out a fresh lab; refuses a non-empty directory that is not a lab."""
+    if not 1 <= hosts <= 64:
+        raise UsageError(f"--hosts must be between 1 and 64 (got {hosts})")
+    if lab_dir.exists() and any(lab_dir.iterdir()):
+        if not (lab_dir / MANIFEST).exists():
+            raise UsageError(f"{lab_dir} is not empty and holds no lab; refusing to use it")
+        shutil.rmtree(lab_dir)
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    manifest = LabManifest(hosts, profile, str(uuid.uuid4()), str(uuid.uuid4()), _free_port())
+    storage = lab_dir / "storage"
+    storage.mkdir()
+    ha_dir = create_domain(storage, manifest.sd_uuid)
+    data_dir = ha_dir.parent / "images" / "engine-disk"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "hosted_engine.lab.engine_service",
+        "--listen",
+        f"127.0.0.1:{manifest.engine_port}",
+    ]
+    keyvalue.atomic_write(
+        ha_dir / "vm.conf",
+        "# The engine VM of the lab: the built-in engine service as a supervised process.\n"
+        + "".join(
+            f"{k}={v}\n"
+            for k, v in {
+                "vmId": manifest.vm_id,
+                "vmName": "HostedEngine",
+                "memSize": "256",
+                "smp": "1",
+                "command": " ".join(command),
+                "dataDir": str(data_dir),
+            }.items()
+        ),
+    )
+    for host_id in range(1, hosts + 1):
+        write_host_config(lab_dir, manifest, host_id)
+    (lab_dir / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    return manifest
+
+
+def write_host_config(lab_dir: Path, manifest: LabManifest, host_id: int) -> Path:
+    hdir = host_dir(lab_dir, host_id)
+    for sub in ("run", "state", "log"):
+        (hdir / sub).mkdir(parents=True, exist_ok=True)
+    values = {
+        "host_id": str(host_id),
+        "sdUUID": manifest.sd_uuid,
+        "storage": str(lab_dir / "storage"),
+        "domainType": "localfs",
+        "vmid": manifest.vm_id,
+        "hostname": f"host{host_id}.lab",
+        "fqdn": "127.0.0.1",
+        "engine_health_url": manifest.engine_url,
+        "network_test": "none",
+        "bridge": "lo",
+        "run_dir": str(hdir / "run"),
+        "state_dir": str(hdir / "state"),
+        "log_dir": str(hdir / "log"),
+        "timing_profile": manifest.profile,
+    }
+    path = host_config_path(lab_dir, host_id)
+    keyvalue.atomic_write(
+        path,
+        f"# hosted-engine.conf of lab host {host_id}\n"
+        + "".join(f"{k}={v}\n" for k, v in values.items()),
+    )
+    return path

@@ -1,0 +1,120 @@
+"""``hosted-engine-lab``: several simulated hosts on this machine keeping the engine VM up."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from hosted_engine.errors import HostedEngineError, UsageError
+from hosted_engine.lab.cluster import Lab
+from hosted_engine.lab.view import render
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="hosted-engine-lab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def with_dir(name: str, help: str) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help)
+        s.add_argument("--dir", required=True, type=Path, help="the lab's directory")
+        return s
+
+    for name, help in (
+        ("up", "create the lab and start every host; returns once the engine is healthy"),
+        ("run", "`up`, then a live status view until Ctrl-C, then `down`"),
+    ):
+        s = with_dir(name, help)
+        s.add_argument("--hosts", type=int, default=3)
+        s.add_argument("--profile", choices=("fast", "default"), default="fast")
+    with_dir("status", "where the engine runs, each host's state and score").add_argument(
+        "--json", action="store_true"
+    )
+    for name, help in (
+        ("kill-host", "SIGKILL a host's broker, agent and VM (a power loss)"),
+        ("kill-vm", "SIGKILL only the engine VM on a host"),
+        ("stop-host", "stop a host in order: VM, agent, broker"),
+        ("stop-agent", "stop only a host's agent"),
+        ("start-host", "start a host's broker and agent; returns once they answer"),
+    ):
+        with_dir(name, help).add_argument("id", type=int, help="host id")
+    with_dir("down", "stop everything of the lab")
+    return p
+
+
+def _watch(lab: Lab) -> None:
+    tty = sys.stdout.isatty()
+    while True:
+        text = render(lab.status())
+        if tty:
+            sys.stdout.write("\x1b[H\x1b[2J" + text + "\n\n(Ctrl-C tears the lab down)\n")
+        else:
+            sys.stdout.write(text + "\n\n")
+        sys.stdout.flush()
+        time.sleep(1.0)
+
+
+def _run(args: argparse.Namespace) -> int:
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    print(f"starting {args.hosts} hosts in {args.dir} (profile {args.profile})...", flush=True)
+    lab = Lab(args.dir.resolve())
+    try:
+        lab = Lab.up(args.dir, args.hosts, args.profile)
+        _watch(lab)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\ntearing the lab down...", flush=True)
+        lab.down()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            return _run(args)
+        if args.command == "up":
+            lab = Lab.up(args.dir, args.hosts, args.profile)
+            print(f"lab up in {lab.dir}; engine at {lab.manifest.engine_url}")
+            return 0
+        lab = Lab(args.dir.resolve())
+        if args.command == "status":
+            status = lab.status()
+            print(json.dumps(status) if args.json else render(status))
+            return 0
+        if args.command == "down":
+            lab.down()
+            return 0
+        action = {
+            "kill-host": lab.kill_host,
+            "kill-vm": lab.kill_vm,
+            "stop-host": lab.stop_host,
+            "stop-agent": lab.stop_agent,
+            "start-host": lab.start_host,
+        }[args.command]
+        action(args.id)
+        return 0
+    except HostedEngineError as e:
+        print(f"hosted-engine-lab: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

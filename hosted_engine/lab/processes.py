@@ -1,0 +1,125 @@
+"""Starting, finding and killing the lab's processes.
+
+A lab host is its broker, its agent and, while it runs the engine VM, the VM supervisor
+and payload. They are found by the host directory on their command line (the payload by
+being the supervisor's child), so the lab needs no pid files that could go stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import psutil
+
+from hosted_engine.lab.layout import host_config_path, host_dir
+
+DAEMONS = {"broker": "hosted_engine.broker.daemon", "agent": "hosted_engine.agent.daemon"}
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _reap(pid: int) -> None:
+    """Collect our own dead children so they don't linger as zombies."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def start_daemon(lab_dir: Path, host_id: int, kind: str) -> int:
+    hdir = host_dir(lab_dir, host_id)
+    out = (hdir / "log" / f"{kind}.out").open("ab")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTED_ENGINE_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            DAEMONS[kind],
+            "--config",
+            str(host_config_path(lab_dir, host_id)),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+        close_fds=True,
+    )
+    out.close()
+    return proc.pid
+
+
+def host_processes(lab_dir: Path, host_id: int) -> dict[str, list[psutil.Process]]:
+    """``{"broker": [...], "agent": [...], "vm": [...]}`` of one host, alive ones only."""
+    marker = str(host_dir(lab_dir, host_id).resolve())
+    found: dict[str, list[psutil.Process]] = {"broker": [], "agent": [], "vm": []}
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if not any(marker in arg for arg in cmdline) or not _alive(proc):
+            continue
+        if DAEMONS["broker"] in cmdline:
+            found["broker"].append(proc)
+        elif DAEMONS["agent"] in cmdline:
+            found["agent"].append(proc)
+        else:
+            found["vm"].append(proc)
+            with contextlib.suppress(psutil.Error):
+                found["vm"].extend(c for c in proc.children(recursive=True) if _alive(c))
+    return found
+
+
+def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(sig)
+
+
+def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until every process is gone; returns those still alive at the deadline."""
+    procs = list(procs)
+    deadline = time.monotonic() + timeout
+    while True:
+        for proc in procs:
+            _reap(proc.pid)
+        left = [p for p in procs if _alive(p)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
+def kill_now(procs: Iterable[psutil.Process]) -> None:
+    """SIGKILL all at once (a power loss) and wait for them to be gone."""
+    procs = list(procs)
+    signal_all(procs, signal.SIGKILL)
+    wait_gone(procs, 10.0)
+
+
+def stop_gracefully(procs: Iterable[psutil.Process], timeout: float) -> None:
+    """SIGTERM, then SIGKILL whatever is still there after ``timeout``."""
+    procs = list(procs)
+    signal_all(procs, signal.SIGTERM)
+    left = wait_gone(procs, timeout)
+    if left:
+        kill_now(left)
+
+
+def engine_vm_processes() -> list[psutil.Process]:
+    """Every engine VM payload on this machine: the processes that carry the VM id."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if "HOSTED_ENGINE_VM_ID" in proc.environ() and _alive(proc):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found

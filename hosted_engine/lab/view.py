@@ -1,0 +1,30 @@
+"""The lab's live status view: one screen that says where the engine runs and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def render(status: dict[str, Any]) -> str:
+    engine = "healthy" if status["engine_healthy"] else "NOT healthy"
+    where = status["engine_host"]
+    lines = [
+        f"hosted-engine lab  {status['dir']}  (profile {status['profile']})",
+        f"engine: {engine} at {status['engine_url']}"
+        + (f"  running on host {where}" if where else "  not running"),
+        "",
+        f"{'host':<6}{'broker':<9}{'agent':<9}{'VM':<5}{'state':<24}{'score':>6}  engine",
+    ]
+    for h in status["hosts"]:
+        engine_status = h["engine"] or {}
+        vm = "<==" if h["id"] == where else ""
+        health = (
+            f"{engine_status.get('vm', '-')}/{engine_status.get('health', '-')}"
+            if h["live"] is not False
+            else "stale"
+        )
+        lines.append(
+            f"{h['id']:<6}{h['broker']:<9}{h['agent']:<9}{vm:<5}{h['state'] or '-':<24}"
+            f"{h['score'] if h['score'] is not None else '-':>6}  {health}"
+        )
+    return "\n".join(lines)

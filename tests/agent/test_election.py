@@ -1,0 +1,142 @@
+"""Who starts the engine VM and when a running one yields (ha-anchor 1.4), including the
+VM-lease rule: a record saying "up" while nobody holds the VM lease is out of date."""
+
+from __future__ import annotations
+
+import pytest
+
+from hosted_engine.agent.snapshot import Snapshot
+from hosted_engine.agent.states import StateName
+
+from .builders import DOWN, UP_BAD, UP_GOOD, S, case_id, remote, snap, step
+
+RETRIED_OUT = {"retry_count": 4, "retry_time": 9_990.0}  # more than 3 failed starts: score 0
+
+
+# fmt: off
+ELECTION = [
+    (snap(remote(score=3400)), S.ENGINE_START),  # a tie: this host starts (and so does the other)
+    (snap(remote(score=3399)), S.ENGINE_START),
+    (snap(remote(score=3401)), S.ENGINE_DOWN),
+    (snap(remote(score=3400), network=0.5), S.ENGINE_DOWN),  # mine is 2600
+    (snap(remote(2, score=1000), remote(3, score=3401)), S.ENGINE_DOWN),  # the best remote counts
+    (snap(remote(score=3401, alive=False)), S.ENGINE_START),  # stale hosts take no part
+    (snap(remote(score=0)), S.ENGINE_START),
+    (snap(remote(engine=UP_GOOD, alive=False)), S.ENGINE_START),  # a stale host's engine neither
+    (snap(remote(engine=UP_BAD)), S.ENGINE_DOWN),  # an engine up with bad health is still up
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("snapshot", "expected"), ELECTION, ids=case_id)
+def test_engine_down_starts_when_no_live_remote_scores_better(
+    snapshot: Snapshot, expected: StateName
+) -> None:
+    assert step(S.ENGINE_DOWN, snapshot).state.name is expected
+
+
+def test_equal_scores_both_hosts_start_and_the_lease_picks_one() -> None:
+    host1 = snap(remote(2, score=3400), host_id=1)
+    host2 = snap(remote(1, score=3400), host_id=2)
+    assert step(S.ENGINE_DOWN, host1).state.name is S.ENGINE_START
+    assert step(S.ENGINE_DOWN, host2).state.name is S.ENGINE_START
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "expected"),
+    [
+        (snap(), S.ENGINE_START),  # alone: start even at score 0
+        (snap(remote(alive=False)), S.ENGINE_START),
+        (snap(remote(score=0)), S.ENGINE_START),  # remote hosts with score 0 are ignored
+        (snap(remote(score=50)), S.ENGINE_DOWN),
+    ],
+    ids=case_id,
+)
+def test_a_host_with_score_0_starts_only_when_no_live_remote_scores_above_0(
+    snapshot: Snapshot, expected: StateName
+) -> None:
+    decision = step(S.ENGINE_DOWN, snapshot, **RETRIED_OUT)
+    assert (decision.score, decision.state.name) == (0, expected)
+
+
+def test_storage_trouble_keeps_a_host_from_winning() -> None:
+    assert step(S.ENGINE_DOWN, snap(remote(score=1), storage_ok=False)).state.name is S.ENGINE_DOWN
+
+
+def test_not_enough_data_waits() -> None:
+    decision = step(S.ENGINE_DOWN, snap(enough_data=False))
+    assert (decision.state.name, decision.wait) == (S.ENGINE_DOWN, True)
+    assert "not enough data" in decision.reason
+
+
+def test_an_engine_already_up_here_is_picked_up_without_enough_data() -> None:
+    assert step(S.ENGINE_DOWN, snap(local_engine=UP_GOOD, enough_data=False)).state.name is (
+        S.ENGINE_STARTING
+    )
+
+
+def test_local_host_wins_a_tie_of_running_engines() -> None:
+    both_up = snap(remote(engine=UP_GOOD), local_engine=UP_GOOD)
+    assert step(S.ENGINE_DOWN, both_up).state.name is S.ENGINE_STARTING
+    assert step(S.ENGINE_UP, both_up).state.name is S.ENGINE_UP
+
+
+@pytest.mark.parametrize(
+    ("remote_score", "expected"),
+    [
+        (3400, S.ENGINE_STOP),  # 2600 + 800: yield
+        (3399, S.ENGINE_UP),  # 2600 + 799: keep it
+    ],
+)
+def test_a_running_engine_yields_only_to_a_score_at_least_800_better(
+    remote_score: int, expected: StateName
+) -> None:
+    mine_2600 = snap(remote(score=remote_score), local_engine=UP_GOOD, network=0.5)
+    assert step(S.ENGINE_UP, mine_2600).state.name is expected
+
+
+def test_preemption_ignores_stale_hosts() -> None:
+    mine_0 = snap(remote(score=3400, alive=False), local_engine=UP_GOOD, storage_ok=False)
+    assert step(S.ENGINE_UP, mine_0).state.name is S.ENGINE_UP
+
+
+def test_preemption_compares_the_score_without_the_memory_penalty() -> None:
+    # EngineUp's own score ignores low memory: 3400, so 3400 + 800 is out of reach
+    low_memory = snap(remote(score=3400), local_engine=UP_GOOD, mem_free_mib=0.0)
+    assert step(S.ENGINE_UP, low_memory).state.name is S.ENGINE_UP
+
+
+# --- the VM lease rule ----------------------------------------------------------------------
+
+stale_up = remote(engine=UP_GOOD, state="EngineUp")
+
+
+@pytest.mark.parametrize(
+    ("lease_free", "expected"),
+    [
+        (True, S.ENGINE_START),  # nobody holds the lease: the "up" record is out of date
+        (False, S.ENGINE_DOWN),  # somebody holds it: believe the record
+        (None, S.ENGINE_DOWN),  # cannot tell: believe the record, as the reference does
+    ],
+)
+def test_an_up_record_counts_only_while_the_lease_may_be_held(
+    lease_free: bool | None, expected: StateName
+) -> None:
+    assert step(S.ENGINE_DOWN, snap(stale_up, vm_lease_free=lease_free)).state.name is expected
+
+
+def test_a_stale_up_record_does_not_win_the_election_either() -> None:
+    better_but_stale = remote(engine=UP_GOOD, score=3400)
+    mine_2600 = snap(better_but_stale, network=0.5, vm_lease_free=True)
+    assert step(S.ENGINE_DOWN, mine_2600).state.name is S.ENGINE_START
+
+
+def test_a_free_lease_does_not_discount_better_hosts_without_an_engine() -> None:
+    mine_2600 = snap(remote(engine=DOWN, score=3400), network=0.5, vm_lease_free=True)
+    assert step(S.ENGINE_DOWN, mine_2600).state.name is S.ENGINE_DOWN
+
+
+def test_a_free_lease_still_needs_enough_data() -> None:
+    assert step(S.ENGINE_DOWN, snap(enough_data=False, vm_lease_free=True)).state.name is (
+        S.ENGINE_DOWN
+    )

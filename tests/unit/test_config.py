@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from hosted_engine.config import ha_state, keyvalue
+from hosted_engine.config.host import from_values, load_host_config
+from hosted_engine.config.timing import PROFILES, load_timing
+from hosted_engine.errors import ConfigError, NotDeployedError, TimingError
+
+MINIMAL = {"host_id": "1", "sdUUID": "sd", "storage": "/srv"}
+
+
+def test_minimal_conf_is_enough() -> None:
+    c = from_values(MINIMAL)
+    assert c.metadata_path == Path("/srv/sd/ha_agent/hosted-engine.metadata")
+    assert c.domain_type == "localfs" and c.network_test == "none"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"sdUUID": "sd", "storage": "/s"}, "missing host_id"),
+        ({**MINIMAL, "host_id": "0"}, "between 1 and 2000"),
+        ({**MINIMAL, "host_id": "x"}, "whole number"),
+        ({**MINIMAL, "domainType": "iscsi"}, "not supported"),
+        ({**MINIMAL, "network_test": "icmp"}, "network_test"),
+        ({**MINIMAL, "timing_profile": "slow"}, "unknown timing profile"),
+        ({**MINIMAL, "timing.loop_periodd": "1"}, "unknown timing setting"),
+        ({**MINIMAL, "timing.loop_period": "soon"}, "must be a number"),
+    ],
+)
+def test_bad_values_are_one_line_errors(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        from_values(values)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(NotDeployedError):
+        load_host_config(tmp_path / "nope.conf")
+
+
+def test_profiles_are_coherent() -> None:
+    for timing in PROFILES.values():
+        timing.validate()
+
+
+def test_incoherent_timing_names_the_rule() -> None:
+    with pytest.raises(TimingError, match="host_alive_timeout >= 3 \\* publish_period"):
+        load_timing("fast", {"host_alive_timeout": "1"})
+    with pytest.raises(TimingError, match="vm_shutdown_grace <= engine_stop_timeout"):
+        load_timing("default", {"vm_shutdown_grace": "400"})
+    with pytest.raises(TimingError, match="must be > 0"):
+        load_timing("fast", {"loop_period": "0"})
+
+
+def test_keyvalue_update_keeps_comments_and_skips_noop(tmp_path: Path) -> None:
+    path = tmp_path / "x.conf"
+    path.write_text("# keep me\na=1\n\nb=2 \n")
+    assert keyvalue.update(path, {"a": "1"}) is False
+    assert keyvalue.update(path, {"b": "3", "c": "4"}) is True
+    assert path.read_text() == "# keep me\na=1\n\nb=3\nc=4\n"
+    assert keyvalue.update(path, {"a": None}) is True
+    assert keyvalue.load(path) == {"b": "3", "c": "4"}
+
+
+def test_keyvalue_rejects_garbage(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=":2: expected key=value"):
+        keyvalue.parse("a=1\nno equals sign\n", "f")
+
+
+def test_ha_state_flags(tmp_path: Path) -> None:
+    path = tmp_path / "ha.conf"
+    assert ha_state.local_maintenance(path) is False
+    assert ha_state.set_flags(path, local=True, manual=True)
+    assert ha_state.local_maintenance(path)
+    assert not ha_state.set_flags(path, local=True, manual=True)
+    assert ha_state.to_bool("yes") and not ha_state.to_bool("0")
+    with pytest.raises(ConfigError):
+        ha_state.to_bool("maybe")

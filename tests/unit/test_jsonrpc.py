@@ -1,0 +1,84 @@
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, RpcError
+from hosted_engine.jsonrpc import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RpcClient,
+    RpcServer,
+    dispatch,
+)
+
+
+def _boom() -> None:
+    raise HostedEngineError("storage is gone")
+
+
+METHODS = {"add": lambda a, b: a + b, "echo": lambda value: value, "boom": _boom}
+
+
+def test_dispatch_typed_result() -> None:
+    req = {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": {"value": [1.5, True, None]}}
+    assert dispatch(METHODS, json.dumps(req).encode())["result"] == [1.5, True, None]
+
+
+def test_dispatch_errors_are_error_objects() -> None:
+    assert dispatch(METHODS, b"{nope")["error"]["code"] == PARSE_ERROR
+    missing = {"jsonrpc": "2.0", "id": 2, "method": "nope"}
+    assert dispatch(METHODS, json.dumps(missing).encode())["error"]["code"] == METHOD_NOT_FOUND
+    bad = {"jsonrpc": "2.0", "id": 3, "method": "add", "params": {"a": 1}}
+    assert dispatch(METHODS, json.dumps(bad).encode())["error"]["code"] == INVALID_PARAMS
+
+
+def test_notification_gets_no_answer() -> None:
+    assert (
+        dispatch(
+            METHODS,
+            json.dumps({"jsonrpc": "2.0", "method": "echo", "params": {"value": 1}}).encode(),
+        )
+        is None
+    )
+
+
+@pytest.fixture
+def server(tmp_path: Path):  # type: ignore[no-untyped-def]
+    gate = threading.Event()
+    methods = dict(METHODS, wait=lambda: gate.wait(10))
+    srv = RpcServer(tmp_path / "broker.socket", methods)
+    srv.serve_in_thread()
+    yield srv
+    gate.set()
+    srv.close()
+
+
+def test_round_trip_and_application_error(server: RpcServer) -> None:
+    client = RpcClient(server.path, timeout=5)
+    assert client.call("add", a=2, b=3) == 5
+    with pytest.raises(RpcError, match="storage is gone"):
+        client.call("boom")
+    assert client.call("echo", value={"k": 1}) == {"k": 1}  # connection still usable
+    client.close()
+
+
+def test_a_slow_call_does_not_block_other_clients(server: RpcServer) -> None:
+    slow = RpcClient(server.path, timeout=10)
+    thread = threading.Thread(target=slow.call, args=("wait",), daemon=True)
+    thread.start()
+    fast = RpcClient(server.path, timeout=2)
+    assert fast.call("add", a=1, b=1) == 2
+    fast.close()
+
+
+def test_unreachable_broker(tmp_path: Path) -> None:
+    with pytest.raises(BrokerUnavailableError, match="cannot connect"):
+        RpcClient(tmp_path / "none.socket", timeout=1).call("ping")
+
+
+def test_second_server_on_a_live_socket_is_refused(server: RpcServer) -> None:
+    with pytest.raises(HostedEngineError, match="already listening"):
+        RpcServer(server.path, METHODS)
