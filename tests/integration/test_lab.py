@@ -1,0 +1,147 @@
+"""Integration: real brokers, agents and engine VMs on a 3-host lab, killed for real."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hosted_engine.config import keyvalue
+from hosted_engine.lab.cluster import Lab, engine_healthy
+from tests.integration.conftest import VmSampler, cli, host_states, lab_host_dir, wait_for
+
+pytestmark = pytest.mark.lab
+
+
+def engine_pid(lab: Lab) -> int | None:
+    vms = lab.engine_vms()
+    return vms[0].pid if len(vms) == 1 else None
+
+
+def test_engine_comes_up_exactly_once(lab: Lab, sampler: VmSampler) -> None:
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    wait_for(lambda: host_states(lab)[runner]["state"] == "EngineUp", 30, "EngineUp")
+    states = host_states(lab)
+    assert [h for h, s in states.items() if s["state"] == "EngineUp"] == [runner]
+    assert all(s["state"] == "EngineDown" for h, s in states.items() if h != runner)
+    assert len(lab.engine_vms()) == 1
+    env = lab.engine_vms()[0].environ()
+    assert env["HOSTED_ENGINE_HOST_ID"] == str(runner)
+
+
+def test_killed_engine_host_fails_over(lab: Lab, sampler: VmSampler) -> None:
+    old = wait_for(lab.engine_host, 30, "an engine host")
+    lab.kill_host(old)
+    new = wait_for(
+        lambda: (h := lab.engine_host()) not in (None, old) and h, 30, "another engine host"
+    )
+    wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
+    assert lab.engine_vms()[0].environ()["HOSTED_ENGINE_HOST_ID"] == str(new)
+    lab.start_host(old)
+
+
+def test_killed_vm_comes_back(lab: Lab, sampler: VmSampler) -> None:
+    wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    old_pid = engine_pid(lab)
+    lab.kill_vm(runner)
+    wait_for(lambda: engine_pid(lab) not in (None, old_pid), 30, "a new engine VM")
+    wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
+
+
+def test_global_maintenance_keeps_a_killed_vm_down(lab: Lab, sampler: VmSampler) -> None:
+    assert cli(lab, 1, "--set-maintenance", "--mode=global").returncode == 0
+    wait_for(
+        lambda: all(s["state"] == "GlobalMaintenance" for s in host_states(lab).values()),
+        30,
+        "every agent in GlobalMaintenance",
+    )
+    status = cli(lab, 2, "--vm-status")
+    assert "!! Cluster is in GLOBAL MAINTENANCE mode !!" in status.stdout
+    lab.kill_vm(wait_for(lab.engine_host, 30, "an engine host"))
+    # An observation window, not synchronisation: eight agent loops (fast profile: 0.5 s)
+    # must pass without anyone restarting the VM.
+    window_end = time.monotonic() + 8 * 0.5
+    while time.monotonic() < window_end:
+        assert not lab.engine_vms(), "an agent restarted the VM in global maintenance"
+        time.sleep(0.1)
+    assert cli(lab, 3, "--set-maintenance", "--mode=none").returncode == 0
+    wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "the engine back")
+
+
+def test_local_maintenance(lab: Lab, sampler: VmSampler) -> None:
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    refused = cli(lab, runner, "--set-maintenance", "--mode=local")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "Unable to enter local maintenance mode: the engine VM is running on the current "
+        "host, please migrate it before entering local maintenance mode."
+    )
+    other = next(h for h in range(1, 4) if h != runner)
+    assert cli(lab, other, "--set-maintenance", "--mode=local").returncode == 0
+    wait_for(
+        lambda: (
+            host_states(lab)[other]["state"] == "LocalMaintenance"
+            and host_states(lab)[other]["score"] == 0
+        ),
+        30,
+        "LocalMaintenance with score 0",
+    )
+    status = json.loads(cli(lab, runner, "--vm-status", "--json").stdout)
+    assert status[str(other)]["maintenance"] is True
+    assert status[str(other)]["score"] == 0
+    assert cli(lab, other, "--set-maintenance", "--mode=none").returncode == 0
+    wait_for(lambda: host_states(lab)[other]["state"] == "EngineDown", 30, "EngineDown again")
+
+
+def test_stale_hosts_shown_stale_with_the_local_agent_stopped(lab: Lab, sampler: VmSampler) -> None:
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    observer, victim = (h for h in range(1, 4) if h != runner)
+    lab.stop_agent(observer)
+    lab.kill_host(victim)
+
+    def view() -> dict[str, object]:
+        result = cli(lab, observer, "--vm-status", "--json")
+        assert result.returncode == 0, result.stderr
+        parsed: dict[str, object] = json.loads(result.stdout)
+        return parsed
+
+    def victim_stale() -> dict[str, object] | None:
+        v = view()
+        return v if v[str(victim)]["live-data"] is False else None  # type: ignore[index]
+
+    seen = wait_for(victim_stale, 30, f"host {victim} to be shown stale")
+    assert seen[str(runner)]["live-data"] is True  # type: ignore[index]
+    assert seen[str(observer)]["live-data"] is True  # type: ignore[index]
+    text = cli(lab, observer, "--vm-status").stdout
+    assert "unknown stale-data" in text
+    # the observer's own record says its agent is not there and it must not be elected
+    assert seen[str(observer)]["score"] == 0  # type: ignore[index]
+
+
+def test_duplicate_host_id_is_refused(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    original = lab_host_dir(lab, 1) / "hosted-engine.conf"
+    clone = tmp_path / "clone.conf"
+    shutil.copy(original, clone)
+    keyvalue.update(clone, {"run_dir": str(tmp_path / "run"), "log_dir": str(tmp_path / "log")})
+    result = subprocess.run(
+        [sys.executable, "-m", "hosted_engine.broker.daemon", "--config", str(clone)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "host id 1 is already held" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_clean_metadata_never_cleans_a_live_host(lab: Lab) -> None:
+    result = cli(lab, 1, "--clean-metadata", "--host-id=2", "--force-cleanup")
+    assert result.returncode == 1
+    assert "Host 2 is live" in result.stderr
+    status = json.loads(cli(lab, 1, "--vm-status", "--json").stdout)
+    assert "2" in status
