@@ -28,7 +28,7 @@ from hosted_engine.jsonrpc import RpcClient
 from hosted_engine.logsetup import setup_daemon_logging
 from hosted_engine.vm.base import UNKNOWN_ENGINE_STATUS, EngineStatus
 from hosted_engine.vm.definition import load_definition
-from hosted_engine.vm.process import ProcessVmBackend
+from hosted_engine.vm.factory import backend_for
 
 log = logging.getLogger("hosted_engine.agent")
 
@@ -90,14 +90,7 @@ class Agent:
         self.stop = stop
         self.weights = ScoreWeights.from_overrides(config.score_overrides)
         self.broker = RpcClient(config.broker_socket, timeout=config.timing.rpc_timeout)
-        backend = ProcessVmBackend(
-            config.run_dir / "vm",
-            config.ha_dir,
-            config.host_id,
-            config.hostname,
-            config.lease_backend,
-        )
-        self.executor = Executor(config, backend)
+        self.executor = Executor(config, backend_for(config))
         self.state: AgentState = initial_state(clock.monotonic())
         self._last_logged = ""
         self._vm_mem: int | None = None

@@ -17,29 +17,20 @@ from hosted_engine.clock import SystemClock
 from hosted_engine.config.host import HostConfig, load_host_config
 from hosted_engine.errors import HostedEngineError
 from hosted_engine.jsonrpc import RpcServer
-from hosted_engine.locking import FcntlLeaseManager
-from hosted_engine.locking.base import LeaseManager
+from hosted_engine.locking import lease_manager_for
 from hosted_engine.logsetup import setup_daemon_logging
 from hosted_engine.storage.whiteboard import Whiteboard
 from hosted_engine.vm.base import EngineStatus
-from hosted_engine.vm.process import ProcessVmBackend
+from hosted_engine.vm.factory import backend_for
 
 log = logging.getLogger("hosted_engine.broker")
 
 
-def lease_manager(config: HostConfig) -> LeaseManager:
-    if config.lease_backend != "fcntl":
-        raise HostedEngineError(f"lease_backend {config.lease_backend!r} is not available")
-    return FcntlLeaseManager(config.ha_dir)
-
-
 def run(config: HostConfig, stop: threading.Event) -> int:
     clock = SystemClock()
-    leases = lease_manager(config)
+    leases = lease_manager_for(config)
     whiteboard = Whiteboard(config.metadata_path)
-    backend = ProcessVmBackend(
-        config.run_dir / "vm", config.ha_dir, config.host_id, config.hostname, config.lease_backend
-    )
+    backend = backend_for(config)
     runner = MonitorRunner(
         build_monitors(config, backend, clock), config.timing.monitor_period, clock
     )
