@@ -22,7 +22,7 @@ from hosted_engine.agent.snapshot import RemoteHost, Snapshot
 from hosted_engine.agent.states import AgentState, StateName, after_action, decide, initial_state
 from hosted_engine.clock import Clock, SystemClock
 from hosted_engine.config import ha_state
-from hosted_engine.config.host import HostConfig, load_host_config
+from hosted_engine.config.host import HostConfig, load_host_config, require_daemon_keys
 from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, RpcError
 from hosted_engine.jsonrpc import RpcClient
 from hosted_engine.logsetup import setup_daemon_logging
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     try:
-        config = load_host_config(args.config)
+        config = require_daemon_keys(load_host_config(args.config))
         ScoreWeights.from_overrides(config.score_overrides)
     except HostedEngineError as e:
         print(f"hosted-engine-agent: {e}", file=sys.stderr)

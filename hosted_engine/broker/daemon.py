@@ -14,8 +14,8 @@ from hosted_engine.broker.notifications import Notifier, load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
 from hosted_engine.broker.service import BrokerService
 from hosted_engine.clock import SystemClock
-from hosted_engine.config.host import HostConfig, load_host_config
-from hosted_engine.errors import HostedEngineError
+from hosted_engine.config.host import HostConfig, load_host_config, require_daemon_keys
+from hosted_engine.errors import HostedEngineError, LeaseHeldError
 from hosted_engine.jsonrpc import RpcServer
 from hosted_engine.locking import lease_manager_for
 from hosted_engine.logsetup import setup_daemon_logging
@@ -41,7 +41,12 @@ def run(config: HostConfig, stop: threading.Event) -> int:
         return value if isinstance(value, EngineStatus) else None
 
     publisher = StatusPublisher(config, whiteboard, leases, engine_status, clock)
-    publisher.acquire_lease()  # a duplicate host id fails here, loudly
+    try:
+        publisher.acquire_lease()  # a duplicate host id fails here, loudly
+    except LeaseHeldError:
+        raise
+    except HostedEngineError as e:  # storage not there yet: the publisher keeps trying (D14)
+        log.error("cannot claim the host-id lease yet, will retry: %s", e)
     broker_conf_path = config.state_dir / "broker.conf"
     notifier = Notifier(lambda: load_broker_conf(broker_conf_path))
     service = BrokerService(
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     try:
-        config = load_host_config(args.config)
+        config = require_daemon_keys(load_host_config(args.config))
     except HostedEngineError as e:
         print(f"hosted-engine-broker: {e}", file=sys.stderr)
         return 1

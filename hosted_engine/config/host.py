@@ -171,6 +171,18 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
     )
 
 
+def require_daemon_keys(config: HostConfig) -> HostConfig:
+    """The daemons need more than a status reader: the VM id and a way to judge health."""
+    source = str(config.path or "hosted-engine.conf")
+    if not config.vm_id:
+        raise NotDeployedError(f"{source}: vmid is missing (run deploy first)")
+    if config.health_url is None:
+        raise ConfigError(
+            f"{source}: fqdn (or engine_health_url) is required to check the engine's health"
+        )
+    return config
+
+
 def load_host_config(path: str | Path | None = None) -> HostConfig:
     """Read and validate the host's hosted-engine.conf."""
     resolved = config_path(str(path) if path is not None else None)

@@ -78,3 +78,14 @@ def test_ha_state_flags(tmp_path: Path) -> None:
     assert ha_state.to_bool("yes") and not ha_state.to_bool("0")
     with pytest.raises(ConfigError):
         ha_state.to_bool("maybe")
+
+
+def test_daemons_need_a_vm_id_and_a_health_url() -> None:
+    from hosted_engine.config.host import require_daemon_keys
+
+    with pytest.raises(NotDeployedError, match="vmid is missing"):
+        require_daemon_keys(from_values(MINIMAL))
+    with pytest.raises(ConfigError, match="fqdn"):
+        require_daemon_keys(from_values({**MINIMAL, "vmid": "v"}))
+    ok = require_daemon_keys(from_values({**MINIMAL, "vmid": "v", "fqdn": "engine.example"}))
+    assert ok.health_url == "http://engine.example/ovirt-engine/services/health"
