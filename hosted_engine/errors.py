@@ -99,3 +99,55 @@ class BrokerUnavailableError(HostedEngineError):
 
 class InstallerError(HostedEngineError):
     """Base of the installer framework's errors."""
+
+
+class InstallerUsageError(InstallerError):
+    """A command-line argument, typed value or dialog answer is malformed."""
+
+
+class EnvironmentKeyError(InstallerError):
+    """An environment key is unknown, declared twice differently, or given a wrong type."""
+
+
+class InstallerConfigError(InstallerError):
+    """A configuration or answer file cannot be read or parsed."""
+
+
+class PluginLoadError(InstallerError):
+    """Plugins could not be found, imported or created (exit code 2)."""
+
+
+class SequenceError(PluginLoadError):
+    """The events cannot be put in one order: duplicates, cycles, dangling or late references."""
+
+
+class DialogError(InstallerError):
+    """The dialog channel closed or the other side broke the protocol."""
+
+
+class InstallerAborted(InstallerError):
+    """The user (or the manager on the other side of the dialog) asked to stop."""
+
+
+class InstallerInterrupted(InstallerAborted):
+    """A signal asked the run to stop; the run rolls back like any abort."""
+
+
+class TransactionError(InstallerError):
+    """A transaction element could not be prepared or committed."""
+
+
+class CommandError(InstallerError):
+    """A required program is missing or exited with an error."""
+
+
+class ServiceError(InstallerError):
+    """A service manager request failed."""
+
+
+class PackagerError(InstallerError):
+    """A package manager request failed."""
+
+
+class RemoteRunError(InstallerError):
+    """A bundle could not be sent to, unpacked on or run on a remote host."""

@@ -1,0 +1,1 @@
+"""Providers that touch the machine: programs, services, packages."""
