@@ -15,7 +15,7 @@ from typing import Any
 
 from hosted_engine.broker.status_view import host_status
 from hosted_engine.config import ha_state
-from hosted_engine.config.host import HostConfig, load_host_config
+from hosted_engine.config.host import MAX_HOST_ID, HostConfig, load_host_config
 from hosted_engine.errors import (
     BrokerUnavailableError,
     HostedEngineError,
@@ -25,7 +25,7 @@ from hosted_engine.errors import (
     UsageError,
 )
 from hosted_engine.jsonrpc import RpcClient
-from hosted_engine.locking import FcntlLeaseManager
+from hosted_engine.locking import lease_manager_for
 from hosted_engine.locking.base import LeaseManager
 from hosted_engine.storage.whiteboard import Whiteboard
 from hosted_engine.vm.base import (
@@ -39,8 +39,8 @@ from hosted_engine.vm.base import (
     VmStatus,
 )
 from hosted_engine.vm.definition import load_definition
+from hosted_engine.vm.factory import backend_for
 from hosted_engine.vm.health import check_liveliness
-from hosted_engine.vm.process import ProcessVmBackend
 
 
 class MaintenanceMode(StrEnum):
@@ -87,16 +87,13 @@ class HAClient:
     @property
     def leases(self) -> LeaseManager:
         if self._leases is None:
-            self._leases = FcntlLeaseManager(self.config.ha_dir)
+            self._leases = lease_manager_for(self.config)
         return self._leases
 
     @property
     def backend(self) -> VmBackend:
         if self._backend is None:
-            c = self.config
-            self._backend = ProcessVmBackend(
-                c.run_dir / "vm", c.ha_dir, c.host_id, c.hostname, c.lease_backend
-            )
+            self._backend = backend_for(self.config)
         return self._backend
 
     def _broker_call(self, method: str, **params: Any) -> Any:
@@ -257,7 +254,11 @@ class HAClient:
                     "Lockfile reset cannot be performed with an active agent "
                     f"(host ids: {', '.join(map(str, active))})."
                 )
-            held = sorted(h for h in scan.hosts if self.leases.host_id_holder(h) is not None)
+            # every id, not only those with a slot: a broker holds its lease before its
+            # first write, and keeps it while its writes fail or after its slot was cleaned
+            held = [
+                h for h in range(1, MAX_HOST_ID + 1) if self.leases.host_id_holder(h) is not None
+            ]
             if held:
                 raise UsageError(
                     "Lockfile reset cannot be performed while brokers hold their host-id "

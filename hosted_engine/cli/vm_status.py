@@ -42,13 +42,10 @@ def _host_text(host: Mapping[str, Any]) -> str:
 
 
 def render_text(status: ClusterStatus) -> str:
-    parts = []
-    if status.global_maintenance:
-        parts.append(BANNER)
-    parts.extend(_host_text(host) for _, host in sorted(status.hosts.items()))
-    if status.global_maintenance:
-        parts.append("\n" + BANNER)
-    return "\n".join(parts) + "\n"
+    """The reference prints the banner, each host, then the banner again, line by line."""
+    banner = BANNER if status.global_maintenance else ""
+    hosts = "".join(_host_text(host) + "\n" for _, host in sorted(status.hosts.items()))
+    return banner + hosts + banner
 
 
 def render_json(status: ClusterStatus) -> str:
