@@ -12,7 +12,14 @@ import pytest
 
 from hosted_engine.config import keyvalue
 from hosted_engine.lab.cluster import Lab, engine_healthy
-from tests.integration.conftest import VmSampler, cli, host_states, lab_host_dir, wait_for
+from tests.integration.conftest import (
+    VmSampler,
+    cli,
+    host_states,
+    lab_host_dir,
+    processes,
+    wait_for,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -180,3 +187,42 @@ def test_state_transitions_are_mailed(lab: Lab, sampler: VmSampler) -> None:
         assert "To: admin@lab" in mail
     finally:
         controller.stop()
+
+
+def test_agent_restart_leaves_the_engine_vm_running(lab: Lab, sampler: VmSampler) -> None:
+    wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    pid = engine_pid(lab)
+    lab.stop_agent(runner)
+    assert engine_pid(lab) == pid and lab.engine_host() == runner
+    lab.start_host(runner)
+    wait_for(lambda: host_states(lab)[runner]["state"] == "EngineUp", 30, "EngineUp again")
+    assert engine_pid(lab) == pid  # the same VM process, never restarted
+
+
+def test_frozen_engine_host_is_stale_but_its_vm_is_never_doubled(
+    lab: Lab, sampler: VmSampler
+) -> None:
+    """SIGSTOP the engine host's daemons: it goes stale, but its VM still holds the lease."""
+    import signal
+
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    observer = next(h for h in range(1, 4) if h != runner)
+    procs = processes.host_processes(lab.dir, runner)
+    daemons = procs["broker"] + procs["agent"]
+    processes.signal_all(daemons, signal.SIGSTOP)
+    try:
+
+        def runner_stale() -> bool:
+            view = json.loads(cli(lab, observer, "--vm-status", "--json").stdout)
+            return view[str(runner)]["live-data"] is False
+
+        wait_for(runner_stale, 30, f"host {runner} to be shown stale")
+        # several loops with the engine host stale: nobody may start a second VM
+        window_end = time.monotonic() + 8 * 0.5
+        while time.monotonic() < window_end:
+            assert len(lab.engine_vms()) == 1
+            time.sleep(0.1)
+        assert engine_healthy(lab.manifest.engine_url)
+    finally:
+        processes.signal_all(daemons, signal.SIGCONT)
