@@ -1,21 +1,56 @@
-"""The engine VM definition, read for now from a ``vm.conf`` ``key=value`` file.
+"""The engine VM definition: what the VM is, independent of how a backend runs it.
 
-Keys: ``vmId`` (required), ``vmName``, ``memSize`` (MiB), ``smp``, ``command`` (what the
-process backend runs, shell-quoted), ``dataDir`` (a directory on the shared domain that
-plays the VM's disk). Unknown keys are kept in ``extra`` so nothing is lost.
+Read for now from a ``vm.conf`` ``key=value`` file. Keys: ``vmId`` (required),
+``vmName``, ``memSize`` and ``minAllocatedMem`` (MiB), ``sockets``, ``coresPerSocket``,
+``threadsPerCore``, ``maxVCpus``, ``nic<N>.macAddr|network|model|linkActive``, and, for the
+process backend, ``command`` (shell-quoted) and ``dataDir`` (a directory on the shared
+domain that plays the VM's disk). The legacy ``smp`` key means that many sockets.
+Unknown keys are kept in ``extra`` so a round trip loses nothing.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hosted_engine.config import keyvalue
 from hosted_engine.errors import ConfigError, VmDefinitionError
 
-_KNOWN = ("vmId", "vmName", "memSize", "smp", "command", "dataDir")
+_NIC_KEY = re.compile(r"^nic(\d+)\.(macAddr|network|model|linkActive)$")
+_SCALARS = (
+    "vmId",
+    "vmName",
+    "memSize",
+    "minAllocatedMem",
+    "sockets",
+    "coresPerSocket",
+    "threadsPerCore",
+    "maxVCpus",
+    "smp",
+    "command",
+    "dataDir",
+)
+MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+
+
+@dataclass(frozen=True)
+class Nic:
+    mac_addr: str
+    network: str = "ovirtmgmt"
+    model: str = "virtio"
+    link_active: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "macAddr": self.mac_addr,
+            "network": self.network,
+            "model": self.model,
+            "linkActive": self.link_active,
+        }
 
 
 @dataclass(frozen=True)
@@ -23,18 +58,59 @@ class VmDefinition:
     vm_id: str
     name: str = "HostedEngine"
     mem_size_mib: int = 1024
-    smp: int = 1
+    min_allocated_mem_mib: int | None = None  # None: the same as mem_size_mib
+    sockets: int = 1
+    cores_per_socket: int = 1
+    threads_per_core: int = 1
+    max_vcpus: int | None = None
+    nics: tuple[Nic, ...] = ()
     command: tuple[str, ...] = ()
     data_dir: Path | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def smp(self) -> int:
+        """vCPUs as the reference counts them: sockets x cores (threads not used)."""
+        return self.sockets * self.cores_per_socket
+
+    @property
+    def min_allocated_mib(self) -> int:
+        return self.min_allocated_mem_mib or self.mem_size_mib
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape admins see (``--show-vm-definition --json``)."""
+        return {
+            "vmId": self.vm_id,
+            "vmName": self.name,
+            "memSize": self.mem_size_mib,
+            "minAllocatedMem": self.min_allocated_mib,
+            "sockets": self.sockets,
+            "coresPerSocket": self.cores_per_socket,
+            "threadsPerCore": self.threads_per_core,
+            "maxVCpus": self.max_vcpus,
+            "smp": self.smp,
+            "nics": [nic.to_dict() for nic in self.nics],
+        }
+
     def to_values(self) -> dict[str, str]:
+        """``vm.conf`` keys; ``from_values(d.to_values()) == d``."""
         values = {
             "vmId": self.vm_id,
             "vmName": self.name,
             "memSize": str(self.mem_size_mib),
-            "smp": str(self.smp),
+            "sockets": str(self.sockets),
+            "coresPerSocket": str(self.cores_per_socket),
+            "threadsPerCore": str(self.threads_per_core),
         }
+        if self.min_allocated_mem_mib is not None:
+            values["minAllocatedMem"] = str(self.min_allocated_mem_mib)
+        if self.max_vcpus is not None:
+            values["maxVCpus"] = str(self.max_vcpus)
+        for index, nic in enumerate(self.nics, start=1):
+            values[f"nic{index}.macAddr"] = nic.mac_addr
+            values[f"nic{index}.network"] = nic.network
+            values[f"nic{index}.model"] = nic.model
+            values[f"nic{index}.linkActive"] = str(nic.link_active).lower()
         if self.command:
             values["command"] = shlex.join(self.command)
         if self.data_dir is not None:
@@ -43,17 +119,49 @@ class VmDefinition:
         return values
 
 
-def _positive_int(values: Mapping[str, str], key: str, default: int, source: str) -> int:
+def _int(values: Mapping[str, str], key: str, source: str) -> int | None:
     raw = values.get(key)
-    if raw is None:
-        return default
+    if raw is None or raw.strip() == "":
+        return None
     try:
         value = int(raw)
     except ValueError:
         raise VmDefinitionError(f"{source}: {key} must be a whole number (got {raw!r})") from None
-    if value <= 0:
-        raise VmDefinitionError(f"{source}: {key} must be positive (got {value})")
+    if not 0 < value <= 1 << 24:
+        raise VmDefinitionError(f"{source}: {key} must be between 1 and {1 << 24} (got {value})")
     return value
+
+
+def _bool(raw: str, key: str, source: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "yes", "1", "on"):
+        return True
+    if lowered in ("false", "no", "0", "off"):
+        return False
+    raise VmDefinitionError(f"{source}: {key} must be true or false (got {raw!r})")
+
+
+def _nics(values: Mapping[str, str], source: str) -> tuple[Nic, ...]:
+    fields: dict[int, dict[str, str]] = {}
+    for key, value in values.items():
+        match = _NIC_KEY.match(key)
+        if match:
+            fields.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    nics = []
+    for index in sorted(fields):
+        f = fields[index]
+        mac = f.get("macAddr", "")
+        if not MAC.match(mac):
+            raise VmDefinitionError(f"{source}: nic{index}.macAddr is not a MAC address ({mac!r})")
+        nics.append(
+            Nic(
+                mac_addr=mac.lower(),
+                network=f.get("network", "ovirtmgmt"),
+                model=f.get("model", "virtio"),
+                link_active=_bool(f.get("linkActive", "true"), f"nic{index}.linkActive", source),
+            )
+        )
+    return tuple(nics)
 
 
 def from_values(values: Mapping[str, str], source: str = "vm.conf") -> VmDefinition:
@@ -64,14 +172,26 @@ def from_values(values: Mapping[str, str], source: str = "vm.conf") -> VmDefinit
         command = tuple(shlex.split(values.get("command", "")))
     except ValueError as e:
         raise VmDefinitionError(f"{source}: command cannot be parsed: {e}") from None
+    mem = _int(values, "memSize", source) or 1024
+    min_mem = _int(values, "minAllocatedMem", source)
+    if min_mem is not None and min_mem > mem:
+        raise VmDefinitionError(
+            f"{source}: minAllocatedMem ({min_mem}) cannot exceed memSize ({mem})"
+        )
+    sockets = _int(values, "sockets", source) or _int(values, "smp", source) or 1
     return VmDefinition(
         vm_id=vm_id,
         name=values.get("vmName", "HostedEngine"),
-        mem_size_mib=_positive_int(values, "memSize", 1024, source),
-        smp=_positive_int(values, "smp", 1, source),
+        mem_size_mib=mem,
+        min_allocated_mem_mib=min_mem,
+        sockets=sockets,
+        cores_per_socket=_int(values, "coresPerSocket", source) or 1,
+        threads_per_core=_int(values, "threadsPerCore", source) or 1,
+        max_vcpus=_int(values, "maxVCpus", source),
+        nics=_nics(values, source),
         command=command,
         data_dir=Path(values["dataDir"]) if values.get("dataDir") else None,
-        extra={k: v for k, v in values.items() if k not in _KNOWN},
+        extra={k: v for k, v in values.items() if k not in _SCALARS and not _NIC_KEY.match(k)},
     )
 
 
