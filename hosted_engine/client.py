@@ -3,44 +3,42 @@
 The ``hosted-engine`` CLI is built only on this module, and so can any other tool.
 Reads prefer the local broker (fresh data and its liveness judgement) and fall back to
 reading the storage domain directly, so ``--vm-status`` works with no daemon running.
+
+Each verb runs in a fresh process, so the modules only some verbs need (VM backends,
+leases, the metadata codec, HTTP) are imported by those verbs, not here: a cold
+``--get-shared-config`` pays for the shared-configuration code only.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hosted_engine.broker.status_view import host_status
+from hosted_engine.broker.config_cache import broker_settings
 from hosted_engine.config import ha_state
 from hosted_engine.config.host import MAX_HOST_ID, HostConfig, load_host_config
+from hosted_engine.config.shared import ConfigChange, SharedConfig
 from hosted_engine.errors import (
     BrokerUnavailableError,
     HostedEngineError,
     LeaseHeldError,
     MetadataError,
     NotDeployedError,
+    RpcError,
     UsageError,
 )
 from hosted_engine.jsonrpc import RpcClient
-from hosted_engine.locking import lease_manager_for
-from hosted_engine.locking.base import LeaseManager
-from hosted_engine.storage.whiteboard import Whiteboard
-from hosted_engine.vm.base import (
-    AlreadyRunning,
-    LeaseHeld,
-    Started,
-    StartFailed,
-    StopResult,
-    VmBackend,
-    VmState,
-    VmStatus,
-)
+from hosted_engine.storage.config_archive import MAX_ARCHIVE_BYTES, write_atomically
 from hosted_engine.vm.definition import load_definition
-from hosted_engine.vm.factory import backend_for
-from hosted_engine.vm.health import check_liveliness
+
+if TYPE_CHECKING:
+    from hosted_engine.locking.base import LeaseManager
+    from hosted_engine.storage.whiteboard import Whiteboard
+    from hosted_engine.vm.base import StopResult, VmBackend, VmStatus
 
 
 class MaintenanceMode(StrEnum):
@@ -87,24 +85,35 @@ class HAClient:
     @property
     def leases(self) -> LeaseManager:
         if self._leases is None:
+            from hosted_engine.locking import lease_manager_for
+
             self._leases = lease_manager_for(self.config)
         return self._leases
 
     @property
     def backend(self) -> VmBackend:
         if self._backend is None:
+            from hosted_engine.vm.factory import backend_for
+
             self._backend = backend_for(self.config)
         return self._backend
 
-    def _broker_call(self, method: str, **params: Any) -> Any:
-        client = RpcClient(self.config.broker_socket, timeout=self.config.timing.rpc_timeout)
+    def _broker_call(self, method: str, timeout: float | None = None, **params: Any) -> Any:
+        client = RpcClient(
+            self.config.broker_socket, timeout=timeout or self.config.timing.rpc_timeout
+        )
         try:
             return client.call(method, **params)
         finally:
             client.close()
 
     def _whiteboard(self) -> Whiteboard:
+        from hosted_engine.storage.whiteboard import Whiteboard
+
         return Whiteboard(self.config.metadata_path)
+
+    def _shared(self) -> SharedConfig:
+        return SharedConfig(self.config, broker_settings)
 
     # --- status ---------------------------------------------------------------------------
     def broker_alive(self) -> bool:
@@ -130,6 +139,8 @@ class HAClient:
                 maintenance = bool(raw.pop("global_maintenance", False))
                 hosts = {int(k): v for k, v in raw.items()}
                 return ClusterStatus(hosts, maintenance, "broker", warnings)
+        from hosted_engine.broker.status_view import host_status
+
         scan = self._whiteboard().scan()
         return ClusterStatus(
             {h: host_status(r, None) for h, r in sorted(scan.hosts.items())},
@@ -148,6 +159,8 @@ class HAClient:
             mode = MaintenanceMode(mode)
         except ValueError:
             raise UsageError(f"Invalid value '{mode}' for --mode") from None
+        from hosted_engine.vm.base import VmState
+
         if mode is MaintenanceMode.LOCAL and self.backend.status().state is not VmState.DOWN:
             raise UsageError(
                 "Unable to enter local maintenance mode: the engine VM is running on the "
@@ -162,6 +175,8 @@ class HAClient:
 
     # --- the engine VM ------------------------------------------------------------------
     def vm_start(self) -> str:
+        from hosted_engine.vm.base import AlreadyRunning, LeaseHeld, Started, StartFailed
+
         self._require_deployed()
         result = self.backend.start(load_definition(self.config.vm_conf_path))
         match result:
@@ -187,6 +202,8 @@ class HAClient:
 
     @staticmethod
     def _stop(result: StopResult, verb: str) -> str:
+        from hosted_engine.vm.base import StopResult
+
         if result is StopResult.NOT_RUNNING:
             raise VmCommandError("Virtual machine does not exist")
         if result is StopResult.FAILED:
@@ -205,6 +222,8 @@ class HAClient:
         url = self.config.health_url
         if url is None:
             raise NotDeployedError("Incomplete configuration, missing FQDN of the hosted engine VM")
+        from hosted_engine.vm.health import check_liveliness
+
         return check_liveliness(url, self.config.timing.health_check_timeout)
 
     # --- recovery -------------------------------------------------------------------------
@@ -266,3 +285,57 @@ class HAClient:
                 )
         self.leases.reinitialize()
         return "Lockspace reinitialized."
+
+    # --- shared configuration (seed 000) ----------------------------------------------------
+    def locate_shared_config(self, key: str, config_type: str | None = None) -> str:
+        """The type holding ``key``; raises the seed's key, type and duplicate errors."""
+        return self._shared().locate(key, config_type)
+
+    def get_shared_config(self, key: str, config_type: str | None = None) -> tuple[str, str]:
+        """``(value, type)``, read from the archive itself, never a cache."""
+        return self._shared().get(key, config_type)
+
+    def get_all_config(self, config_type: str | None = None) -> dict[str, dict[str, str]]:
+        return self._shared().get_all(config_type)
+
+    def get_all_config_keys(self, config_type: str | None = None) -> dict[str, list[str]]:
+        return self._shared().keys(config_type)
+
+    def set_shared_config(
+        self, key: str, value: str, config_type: str | None = None, *, force: bool = False
+    ) -> ConfigChange | None:
+        """Set one key; None when it already had the value. The engine VM definition is
+        changed only with ``force``: a wrong value can keep the VM from starting."""
+        shared = self._shared()
+        if not force and shared.locate(key, config_type) == "vm":
+            raise UsageError(
+                "Changing the engine VM definition needs confirmation: add --force "
+                "(a wrong value can keep the engine VM from starting)"
+            )
+        change = shared.set(key, value, config_type)
+        if change is not None:
+            self._refresh_local_cache()
+        return change
+
+    def download_shared_config(self, path: str | Path) -> None:
+        """Save the configuration archive (checked first: never hand out a hostile tar)."""
+        write_atomically(Path(path), self._shared().download())
+
+    def upload_shared_config(self, path: str | Path) -> ConfigChange | None:
+        """Replace the whole configuration archive with the tar at ``path``, once checked."""
+        source = Path(path)
+        try:
+            with source.open("rb") as f:
+                data = f.read(MAX_ARCHIVE_BYTES + 1)
+        except OSError as e:
+            raise UsageError(f"cannot read {source}: {e.strerror}") from None
+        change = self._shared().upload(data, str(source))
+        if change is not None:
+            self._refresh_local_cache()
+        return change
+
+    def _refresh_local_cache(self) -> None:
+        """Let the local broker see a change at once; others pick it up within a period."""
+        # no broker here, or a busy one: its periodic refresh will catch up
+        with contextlib.suppress(BrokerUnavailableError, RpcError):
+            self._broker_call("refresh_config", timeout=2.0)

@@ -1,9 +1,10 @@
 """``hosted-engine-agent``: decides, every loop, whether this host runs the engine VM.
 
-The loop only gathers a snapshot (from the broker and the local maintenance file), asks
-the pure policy (:func:`decide`) what to do, carries the action out through the VM
-backend and reports back. Losing the broker is waited out with back-off in-process, not
-by dying and relying on a restart loop (users-and-numbers P2, BZ 1378310).
+The loop only gathers a snapshot (from the broker, the local maintenance file and the
+broker's cached copy of the engine VM definition; never shared storage), asks the pure
+policy (:func:`decide`) what to do, carries the action out through the VM backend and
+reports back. Losing the broker is waited out with back-off in-process, not by dying and
+relying on a restart loop (users-and-numbers P2, BZ 1378310).
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def build_snapshot(
     bridge = monitors.get("bridge")
     storage = monitors.get("storage-domain")
     network = _float(monitors.get("network"))
+    # The broker's copy of the shared configuration (the VM definition included) must be
+    # fresh: a host running on settings the others no longer have should not win.
+    config_age = _float(monitors.get("config-age"))
     return Snapshot(
         now=now,
         host_id=config.host_id,
@@ -80,6 +84,7 @@ def build_snapshot(
         cpu_load=_float(monitors.get("cpu-load")),
         storage_ok=storage if isinstance(storage, bool) else None,
         vm_mem_mib=vm_mem,
+        config_uptodate=config_age is not None and config_age <= config.timing.config_max_age,
     )
 
 

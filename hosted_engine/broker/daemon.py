@@ -9,6 +9,7 @@ import sys
 import threading
 from types import FrameType
 
+from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.broker.notifications import Notifier, load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
@@ -31,8 +32,9 @@ def run(config: HostConfig, stop: threading.Event) -> int:
     leases = lease_manager_for(config)
     whiteboard = Whiteboard(config.metadata_path)
     backend = backend_for(config)
+    config_cache = ConfigCache.for_host(config, clock)
     runner = MonitorRunner(
-        build_monitors(config, backend, clock), config.timing.monitor_period, clock
+        build_monitors(config, backend, clock, config_cache), config.timing.monitor_period, clock
     )
 
     def engine_status() -> EngineStatus | None:
@@ -47,8 +49,10 @@ def run(config: HostConfig, stop: threading.Event) -> int:
         raise
     except HostedEngineError as e:  # storage not there yet: the publisher keeps trying (D14)
         log.error("cannot claim the host-id lease yet, will retry: %s", e)
-    broker_conf_path = config.state_dir / "broker.conf"
-    notifier = Notifier(lambda: load_broker_conf(broker_conf_path))
+    # Before the agent can ask: it starts the VM from this cache and scores its age.
+    config_cache.refresh()
+    runner.refresh("config-age")
+    notifier = Notifier(lambda: load_broker_conf(config.broker_conf_path))
     service = BrokerService(
         config,
         publisher,
@@ -57,9 +61,11 @@ def run(config: HostConfig, stop: threading.Event) -> int:
         lambda: {k: r.value for k, r in runner.values().items()},
         lambda event, detail, host: notifier.notify(event, detail, host),
         clock,
+        config_cache,
     )
     runner.start()
     publisher.start()
+    config_cache.start(config.timing.config_refresh_period)
     server = RpcServer(config.broker_socket, service.methods())
     server.serve_in_thread()
     log.info("broker for host %d up, socket %s", config.host_id, config.broker_socket)
@@ -68,6 +74,7 @@ def run(config: HostConfig, stop: threading.Event) -> int:
     finally:
         log.info("broker stopping")
         server.close()
+        config_cache.stop()
         publisher.stop()
         runner.stop()
         notifier.close()

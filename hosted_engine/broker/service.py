@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.liveness import Liveness
 from hosted_engine.broker.publisher import AgentReport, StatusPublisher
 from hosted_engine.broker.status_view import host_status
@@ -34,6 +35,7 @@ class BrokerService:
         monitor_values: Callable[[], dict[str, Any]],
         notify: Callable[[str, str, str], str],
         clock: Clock,
+        config_cache: ConfigCache | None = None,
     ) -> None:
         self.config = config
         self.publisher = publisher
@@ -42,6 +44,7 @@ class BrokerService:
         self.monitor_values = monitor_values
         self._notify = notify
         self.clock = clock
+        self.config_cache = config_cache
 
     def methods(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -52,6 +55,7 @@ class BrokerService:
             "notify": self.notify,
             "set_global_maintenance": self.set_global_maintenance,
             "get_health": self.get_health,
+            "refresh_config": self.refresh_config,
         }
 
     def ping(self) -> str:
@@ -150,6 +154,7 @@ class BrokerService:
     def get_health(self) -> dict[str, Any]:
         h = self.publisher.health
         now = self.clock.monotonic()
+        cache = self.config_cache
         return {
             "lease_held": h.lease_held,
             "last_write_age": None if h.last_write_ok is None else now - h.last_write_ok,
@@ -157,4 +162,11 @@ class BrokerService:
             "errors": h.errors,
             "last_error": h.last_error,
             "agent_alive": self.publisher.agent_alive(now),
+            "config": None if cache is None else cache.status().to_dict(now),
         }
+
+    def refresh_config(self) -> dict[str, Any]:
+        """Re-read the shared configuration now (a client just changed it)."""
+        if self.config_cache is None:
+            raise UsageError("this broker keeps no configuration cache")
+        return self.config_cache.refresh().to_dict(self.clock.monotonic())

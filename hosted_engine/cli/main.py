@@ -12,8 +12,9 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from hosted_engine.cli import shared_config
 from hosted_engine.cli.vm_status import render_json, render_text
 from hosted_engine.client import HAClient
 from hosted_engine.errors import HostedEngineError, NotDeployedError
@@ -28,7 +29,15 @@ VERBS = (
     "check-liveliness",
     "clean-metadata",
     "reinitialize-lockspace",
+    "get-all-config",
 )
+# Verbs that take their own arguments: (argparse nargs, metavar).
+VERBS_WITH_ARGS = {
+    "set-shared-config": ("*", "KEY VALUE"),
+    "get-shared-config": ("*", "KEY"),
+    "download-shared-config": ("?", "FILE"),
+    "upload-shared-config": ("?", "FILE"),
+}
 
 
 class CliError(Exception):
@@ -42,6 +51,23 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(message)
 
 
+class _VerbWithArgs(argparse.Action):
+    """``--set-shared-config KEY VALUE``: the verb, and its arguments in ``verb_args``."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        namespace.verb = self.dest
+        if values is None:
+            namespace.verb_args = []
+        else:
+            namespace.verb_args = [values] if isinstance(values, str) else list(values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="hosted-engine",
@@ -51,10 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = p.add_mutually_exclusive_group()
     for verb in VERBS:
         verbs.add_argument(f"--{verb}", dest="verb", action="store_const", const=verb)
+    for verb, (nargs, metavar) in VERBS_WITH_ARGS.items():
+        verbs.add_argument(
+            f"--{verb}", dest=verb, nargs=nargs, metavar=metavar, action=_VerbWithArgs
+        )
+    p.set_defaults(verb=None, verb_args=[])
     p.add_argument("--config", help="hosted-engine.conf (default: $HOSTED_ENGINE_CONFIG)")
     p.add_argument("--json", action="store_true", help="--vm-status: machine-readable output")
     p.add_argument("--mode", help="--set-maintenance: global, local or none")
-    p.add_argument("--force", action="store_true", help="--reinitialize-lockspace: skip checks")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="--reinitialize-lockspace: skip checks; --set-shared-config: change the engine VM "
+        "without asking",
+    )
+    p.add_argument("--type", dest="config_type", help="shared config verbs: the key's type")
     p.add_argument("--force-cleanup", action="store_true", help="--clean-metadata: unclean slot")
     p.add_argument("--host-id", type=int, help="--clean-metadata: the host to forget")
     return p
@@ -89,6 +126,12 @@ def set_maintenance(args: argparse.Namespace) -> int:
         raise CliError(f"Invalid value '{args.mode}' for --mode")
     _client(args).set_maintenance(args.mode)
     return 0
+
+
+def _with_client(
+    handler: Callable[[HAClient, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    return lambda args: handler(_client(args), args)
 
 
 def _say(message: str) -> int:
@@ -130,6 +173,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-liveliness": check_liveliness,
     "clean-metadata": lambda a: _say(_client(a).clean_metadata(a.host_id, a.force_cleanup)),
     "reinitialize-lockspace": lambda a: _say(_client(a).reinitialize_lockspace(a.force)),
+    **{verb: _with_client(handler) for verb, handler in shared_config.HANDLERS.items()},
 }
 
 
@@ -170,7 +214,9 @@ def _run(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
         if args.verb is None:
             raise CliError(
-                "You must specify one of: " + ", ".join(f"--{v}" for v in VERBS) + " (see --help)"
+                "You must specify one of: "
+                + ", ".join(f"--{v}" for v in (*VERBS, *VERBS_WITH_ARGS))
+                + " (see --help)"
             )
         return HANDLERS[args.verb](args)
     except CliError as e:

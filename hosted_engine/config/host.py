@@ -84,9 +84,21 @@ class HostConfig:
         """Local maintenance flags (type ``ha`` in the reference)."""
         return self.state_dir / "ha.conf"
 
+    # The broker's local cache of the shared configuration archive (seed 003): the agent
+    # and the notifier read these, never the storage domain.
     @property
     def vm_conf_path(self) -> Path:
-        return self.vm_conf if self.vm_conf is not None else self.ha_dir / "vm.conf"
+        """The engine VM definition (``conf``; by default the broker's cached copy)."""
+        return self.vm_conf if self.vm_conf is not None else self.state_dir / "vm.conf"
+
+    @property
+    def broker_conf_path(self) -> Path:
+        return self.state_dir / "broker.conf"
+
+    @property
+    def shared_conf_path(self) -> Path:
+        """The cached shared copy of hosted-engine.conf (type ``he_shared``)."""
+        return self.state_dir / "hosted-engine.conf"
 
     @property
     def health_url(self) -> str | None:

@@ -37,6 +37,8 @@ class Timing:
     network_probe_interval: float  # between two network probes (reference 0.5)
     storage_latency_limit: float  # storage-domain monitor: slower I/O counts as failed
     rpc_timeout: float  # client -> broker call
+    config_refresh_period: float  # broker: re-read the shared configuration archive
+    config_max_age: float  # a cache older than this costs the host the config penalty
 
     def validate(self) -> Timing:
         """Refuse combinations that cannot work; returns self for chaining."""
@@ -84,6 +86,11 @@ class Timing:
                 self.storage_latency_limit <= self.host_alive_timeout,
                 "storage_latency_limit <= host_alive_timeout",
             ),
+            (
+                self.config_max_age >= 3 * self.config_refresh_period,
+                "config_max_age >= 3 * config_refresh_period "
+                "(one failed refresh must not cost a host its score)",
+            ),
         ]
         broken = [text for ok, text in rules if not ok]
         if broken:
@@ -127,6 +134,8 @@ PROFILES: dict[str, Timing] = {
         network_probe_interval=0.5,
         storage_latency_limit=10.0,
         rpc_timeout=30.0,
+        config_refresh_period=30.0,
+        config_max_age=120.0,
     ),
     # For the lab and the tests: everything scaled down, still coherent.
     "fast": Timing(
@@ -147,6 +156,8 @@ PROFILES: dict[str, Timing] = {
         network_probe_interval=0.05,
         storage_latency_limit=1.0,
         rpc_timeout=10.0,
+        config_refresh_period=1.0,
+        config_max_age=5.0,
     ),
 }
 

@@ -1,8 +1,9 @@
 """The lab's files: a storage domain and one host directory per simulated host.
 
 DIR/lab.json                 what `up` created (hosts, profile, engine URL, ids)
-DIR/storage/<sdUUID>/...     the shared storage domain (metadata, lockspace, vm.conf)
-DIR/hosts/hostN/hosted-engine.conf, run/, state/, log/
+DIR/storage/<sdUUID>/...     the shared storage domain (metadata, lockspace, the shared
+                             configuration archive with the engine VM's vm.conf)
+DIR/hosts/hostN/hosted-engine.conf, run/, state/ (the broker's config cache), log/
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hosted_engine import __version__
+from hosted_engine.broker.notifications import load_template
 from hosted_engine.config import keyvalue
 from hosted_engine.errors import UsageError
+from hosted_engine.storage.config_archive import ConfigArchive
 from hosted_engine.storage.domain import create_domain
 
 MANIFEST = "lab.json"
@@ -82,20 +86,34 @@ def create_lab(lab_dir: Path, hosts: int, profile: str) -> LabManifest:
         "--listen",
         f"127.0.0.1:{manifest.engine_port}",
     ]
-    keyvalue.atomic_write(
-        ha_dir / "vm.conf",
-        "# The engine VM of the lab: the built-in engine service as a supervised process.\n"
-        + "".join(
-            f"{k}={v}\n"
-            for k, v in {
-                "vmId": manifest.vm_id,
-                "vmName": "HostedEngine",
-                "memSize": "256",
-                "smp": "1",
-                "command": " ".join(command),
-                "dataDir": str(data_dir),
-            }.items()
-        ),
+    vm_conf = {
+        "vmId": manifest.vm_id,
+        "vmName": "HostedEngine",
+        "memSize": "256",
+        "sockets": "1",
+        "nic1.macAddr": "00:16:3e:00:00:01",
+        "nic1.network": "ovirtmgmt",
+        "nic1.model": "virtio",
+        "nic1.linkActive": "true",
+        "command": " ".join(command),
+        "dataDir": str(data_dir),
+    }
+    shared_conf = {
+        k: v for k, v in _host_values(lab_dir, manifest, 1).items() if k not in _PER_HOST_KEYS
+    }
+    ConfigArchive.in_domain(ha_dir).create(
+        {
+            "version": __version__.encode(),
+            "fhanswers.conf": b"",
+            "hosted-engine.conf": _key_values(
+                "# The shared copy of hosted-engine.conf, for hosts deployed later.", shared_conf
+            ).encode(),
+            "broker.conf": load_template("broker.conf").encode(),
+            "vm.conf": _key_values(
+                "# The engine VM of the lab: the built-in engine service as a supervised process.",
+                vm_conf,
+            ).encode(),
+        }
     )
     for host_id in range(1, hosts + 1):
         write_host_config(lab_dir, manifest, host_id)
@@ -103,11 +121,16 @@ def create_lab(lab_dir: Path, hosts: int, profile: str) -> LabManifest:
     return manifest
 
 
-def write_host_config(lab_dir: Path, manifest: LabManifest, host_id: int) -> Path:
+_PER_HOST_KEYS = frozenset({"hostname", "run_dir", "state_dir", "log_dir"})
+
+
+def _key_values(header: str, values: dict[str, str]) -> str:
+    return header + "\n" + "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str, str]:
     hdir = host_dir(lab_dir, host_id)
-    for sub in ("run", "state", "log"):
-        (hdir / sub).mkdir(parents=True, exist_ok=True)
-    values = {
+    return {
         "host_id": str(host_id),
         "sdUUID": manifest.sd_uuid,
         "storage": str(lab_dir / "storage"),
@@ -123,10 +146,14 @@ def write_host_config(lab_dir: Path, manifest: LabManifest, host_id: int) -> Pat
         "log_dir": str(hdir / "log"),
         "timing_profile": manifest.profile,
     }
+
+
+def write_host_config(lab_dir: Path, manifest: LabManifest, host_id: int) -> Path:
+    for sub in ("run", "state", "log"):
+        (host_dir(lab_dir, host_id) / sub).mkdir(parents=True, exist_ok=True)
     path = host_config_path(lab_dir, host_id)
-    keyvalue.atomic_write(
-        path,
-        f"# hosted-engine.conf of lab host {host_id}\n"
-        + "".join(f"{k}={v}\n" for k, v in values.items()),
+    text = _key_values(
+        f"# hosted-engine.conf of lab host {host_id}", _host_values(lab_dir, manifest, host_id)
     )
+    keyvalue.atomic_write(path, text)
     return path

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.monitors.base import Monitor
+from hosted_engine.broker.monitors.config_age import ConfigAgeMonitor
 from hosted_engine.broker.monitors.cpu_load import CpuLoadMonitor
 from hosted_engine.broker.monitors.engine_health import EngineHealthMonitor
 from hosted_engine.broker.monitors.host import BridgeMonitor, MemFreeMonitor
@@ -16,7 +18,9 @@ from hosted_engine.vm import health
 from hosted_engine.vm.base import VmBackend
 
 
-def build_monitors(config: HostConfig, backend: VmBackend, clock: Clock) -> list[Monitor[Any]]:
+def build_monitors(
+    config: HostConfig, backend: VmBackend, clock: Clock, config_cache: ConfigCache | None = None
+) -> list[Monitor[Any]]:
     """Raises ConfigError for network options that cannot work."""
     timing = config.timing
     probe = make_probe(
@@ -25,7 +29,7 @@ def build_monitors(config: HostConfig, backend: VmBackend, clock: Clock) -> list
         port=config.tcp_t_port,
         timeout=timing.network_probe_timeout,
     )
-    return [
+    monitors: list[Monitor[Any]] = [
         NetworkMonitor(probe, timing.network_probe_interval, clock),
         BridgeMonitor(config.bridge),
         MemFreeMonitor(),
@@ -45,3 +49,6 @@ def build_monitors(config: HostConfig, backend: VmBackend, clock: Clock) -> list
             clock,
         ),
     ]
+    if config_cache is not None:
+        monitors.append(ConfigAgeMonitor(config_cache.status, clock))
+    return monitors

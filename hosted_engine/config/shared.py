@@ -1,0 +1,275 @@
+"""The hosted-engine configuration as typed keys: find a key, get it, set it (seed 000).
+
+Five types, in the reference's order (ha-anchor 5.2):
+
+=========== ============================================ ==================================
+type        where                                        keys
+=========== ============================================ ==================================
+he_local    this host's hosted-engine.conf (``--config``) its keys and those HostConfig reads
+broker      ``broker.conf`` in the archive (INI)          smtp-server, smtp-port,
+                                                          source-email, destination-emails,
+                                                          state_transition
+he_shared   ``hosted-engine.conf`` in the archive         as he_local; read by hosts
+                                                          deployed later, not running ones
+ha          this host's ``<state_dir>/ha.conf``           local_maintenance,
+                                                          local_maintenance_manual
+vm          ``vm.conf`` in the archive                    memSize, minAllocatedMem, sockets,
+                                                          coresPerSocket, threadsPerCore,
+                                                          nic<N>.macAddr|network|model|
+                                                          linkActive
+=========== ============================================ ==================================
+
+Every type can be read and written. A key asked for without a type must be in exactly one
+type. Setting a key to the value it has changes nothing (D8). Archive types are written
+by compare-and-swap against the archive read at the start of the set, so a concurrent
+change is refused, never overwritten (D6); the local files are written under a lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hosted_engine import __version__
+from hosted_engine.config import keyvalue
+from hosted_engine.config.host import HostConfig, config_path
+from hosted_engine.config.shared_formats import (
+    BrokerConfFormat,
+    BrokerSettings,
+    ConfigFormat,
+    HaStateFormat,
+    HostConfFormat,
+    VmConfFormat,
+)
+from hosted_engine.errors import (
+    ConfigArchiveError,
+    ConfigError,
+    ConfigKeyError,
+    ConfigTypeError,
+    DuplicateConfigKeyError,
+    HostedEngineError,
+    UsageError,
+)
+from hosted_engine.storage.config_archive import (
+    MEMBERS,
+    VERSION,
+    ArchiveSnapshot,
+    ConfigArchive,
+    decode,
+    exclusive_lock,
+    sha256,
+)
+
+HE_SHARED_MEMBER = "hosted-engine.conf"
+BROKER_MEMBER = "broker.conf"
+VM_MEMBER = "vm.conf"
+
+
+@dataclass(frozen=True)
+class ConfigType:
+    """One type: its format, and where its text lives (an archive member or a local file)."""
+
+    name: str
+    format: ConfigFormat
+    member: str | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """A write that happened: the checksums of the file (or archive) before and after."""
+
+    config_type: str
+    before: str
+    after: str
+
+
+def _text(name: str, data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigArchiveError(f"{source}: {name} is not UTF-8 text") from None
+
+
+def _read_local(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+
+
+def _clean_value(key: str, value: str) -> str:
+    value = value.strip()
+    if any(ch < " " or ch == "\x7f" for ch in value):
+        raise UsageError(f"Invalid value for {key}: it must be one line of printable text")
+    return value
+
+
+def config_types(config: HostConfig, settings: BrokerSettings) -> tuple[ConfigType, ...]:
+    """The five types of ``config``'s host, in the reference's order."""
+    return (
+        ConfigType("he_local", HostConfFormat("he_local"), path=config.path or config_path()),
+        ConfigType("broker", BrokerConfFormat(settings), member=BROKER_MEMBER),
+        ConfigType("he_shared", HostConfFormat("he_shared"), member=HE_SHARED_MEMBER),
+        ConfigType("ha", HaStateFormat(), path=config.ha_state_path),
+        ConfigType("vm", VmConfFormat(), member=VM_MEMBER),
+    )
+
+
+def check_members(
+    members: Mapping[str, bytes], settings: BrokerSettings, config: HostConfig, source: str
+) -> dict[str, str]:
+    """Every member as text, each checked the way its reader will read it.
+
+    The archive must also describe *this* deployment: its storage domain and engine VM,
+    so an archive from another deployment is never taken for ours.
+    """
+    texts = {name: _text(name, data, source) for name, data in members.items()}
+    for kind in config_types(config, settings):
+        if kind.member is not None:
+            try:
+                kind.format.validate(texts[kind.member])
+            except HostedEngineError as e:
+                raise ConfigArchiveError(f"{source}: {e}") from None
+    sd_uuid = keyvalue.parse(texts[HE_SHARED_MEMBER]).get("sdUUID")
+    if sd_uuid != config.sd_uuid:
+        raise ConfigArchiveError(
+            f"{source}: hosted-engine.conf is for storage domain {sd_uuid}, not {config.sd_uuid}"
+        )
+    vm_id = keyvalue.parse(texts[VM_MEMBER]).get("vmId")
+    if config.vm_id and vm_id != config.vm_id:
+        raise ConfigArchiveError(f"{source}: vm.conf is for VM {vm_id}, not {config.vm_id}")
+    return texts
+
+
+class SharedConfig:
+    def __init__(
+        self, config: HostConfig, settings: BrokerSettings, archive: ConfigArchive | None = None
+    ) -> None:
+        self.config = config
+        self.archive = archive or ConfigArchive.in_domain(config.ha_dir)
+        self._settings = settings
+        self._local_lock = config.state_dir / "local-config.lock"
+        self._types = {kind.name: kind for kind in config_types(config, settings)}
+
+    @property
+    def type_names(self) -> tuple[str, ...]:
+        return tuple(self._types)
+
+    # --- reading --------------------------------------------------------------------------
+    def _select(self, config_type: str | None) -> list[str]:
+        if config_type is None:
+            return list(self._types)
+        if config_type not in self._types:
+            raise ConfigTypeError(config_type, self.type_names)
+        return [config_type]
+
+    def _read(self, names: list[str]) -> tuple[ArchiveSnapshot | None, dict[str, str]]:
+        """One archive read (when a named type lives there) and the local files."""
+        snapshot: ArchiveSnapshot | None = None
+        texts: dict[str, str] = {}
+        for name in names:
+            kind = self._types[name]
+            if kind.member is not None:
+                snapshot = snapshot or self.archive.read()
+                data = snapshot.members[kind.member]
+                texts[name] = _text(kind.member, data, str(self.archive.path))
+            else:
+                assert kind.path is not None
+                texts[name] = _read_local(kind.path)
+        return snapshot, texts
+
+    def _values(self, texts: Mapping[str, str]) -> dict[str, dict[str, str]]:
+        return {name: self._types[name].format.values(text) for name, text in texts.items()}
+
+    def _find(self, key: str, values: Mapping[str, Mapping[str, str]]) -> str:
+        found = [name for name, keys in values.items() if key in keys]
+        if not found:
+            raise ConfigKeyError(key, self.keys())
+        if len(found) > 1:
+            raise DuplicateConfigKeyError(key, found)
+        return found[0]
+
+    def get_all(self, config_type: str | None = None) -> dict[str, dict[str, str]]:
+        """``{type: {key: value}}``, keys sorted."""
+        _, texts = self._read(self._select(config_type))
+        return {name: dict(sorted(v.items())) for name, v in self._values(texts).items()}
+
+    def keys(self, config_type: str | None = None) -> dict[str, list[str]]:
+        return {name: list(values) for name, values in self.get_all(config_type).items()}
+
+    def locate(self, key: str, config_type: str | None = None) -> str:
+        """The one type holding ``key`` (the type checked first, then the key)."""
+        _, texts = self._read(self._select(config_type))
+        return self._find(key, self._values(texts))
+
+    def get(self, key: str, config_type: str | None = None) -> tuple[str, str]:
+        """``(value, type)``."""
+        _, texts = self._read(self._select(config_type))
+        values = self._values(texts)
+        kind = self._find(key, values)
+        return values[kind][key], kind
+
+    # --- writing --------------------------------------------------------------------------
+    def set(self, key: str, value: str, config_type: str | None = None) -> ConfigChange | None:
+        """Set one key; None when it already had that value (nothing is written)."""
+        value = _clean_value(key, value)
+        snapshot, texts = self._read(self._select(config_type))
+        values = self._values(texts)
+        kind = self._types[self._find(key, values)]
+        if values[kind.name][key] == value:
+            return None
+        if kind.path is not None:
+            return self._set_local(kind, kind.path, key, value)
+        assert snapshot is not None and kind.member is not None
+        new = kind.format.update(texts[kind.name], key, value)
+        members = {**snapshot.members, kind.member: new.encode(), VERSION: __version__.encode()}
+        after = self.archive.replace(snapshot.checksum, members)
+        return ConfigChange(kind.name, snapshot.checksum, after.checksum)
+
+    def _set_local(self, kind: ConfigType, path: Path, key: str, value: str) -> ConfigChange | None:
+        """A read-modify-write under this host's lock: local files need no optimism."""
+        try:
+            self._local_lock.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot create {self._local_lock.parent}: {e.strerror}") from None
+        with exclusive_lock(self._local_lock):
+            old = _read_local(path)
+            if kind.format.values(old).get(key) == value:
+                return None
+            new = kind.format.update(old, key, value)
+            try:
+                mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+                keyvalue.atomic_write(path, new, mode)
+            except OSError as e:
+                raise ConfigError(f"{path}: cannot write: {e.strerror}") from None
+        return ConfigChange(kind.name, sha256(old.encode()), sha256(new.encode()))
+
+    # --- the whole archive ----------------------------------------------------------------
+    def download(self) -> bytes:
+        """The archive's bytes, refused when it is not a safe, complete archive."""
+        data = self.archive.read_raw()
+        decode(data, str(self.archive.path))
+        return data
+
+    def upload(self, data: bytes, source: str) -> ConfigChange | None:
+        """Replace the whole archive with ``data`` once every member checks out.
+
+        The current archive need not be readable: uploading is how a broken one is fixed.
+        """
+        members = decode(data, source)
+        check_members(members, self._settings, self.config, source)
+        try:
+            current: ArchiveSnapshot | None = self.archive.read()
+        except ConfigArchiveError:
+            current = None
+        before = current.checksum if current is not None else self.archive.fingerprint()
+        if current is not None and all(
+            current.members[name] == members[name] for name in MEMBERS if name != VERSION
+        ):
+            return None
+        after = self.archive.replace(before, {**members, VERSION: __version__.encode()})
+        return ConfigChange("archive", before or "", after.checksum)
