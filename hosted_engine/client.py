@@ -168,7 +168,9 @@ class HAClient:
             )
         self._whiteboard().update_global(maintenance=mode is MaintenanceMode.GLOBAL)
         local = mode is MaintenanceMode.LOCAL
-        ha_state.set_flags(self.config.ha_state_path, local=local, manual=local)
+        ha_state.set_flags(
+            self.config.ha_state_path, local=local, manual=local, lock=self.config.local_config_lock
+        )
 
     def local_maintenance(self) -> bool:
         return ha_state.local_maintenance(self.config.ha_state_path)

@@ -45,6 +45,8 @@ class AgentState:
     retry_count: int = 0  # failed start attempts not yet forgotten
     retry_time: float | None = None  # monotonic time of the last failed attempt
     stop_requested: bool = False  # EngineStop: the graceful shutdown was already sent
+    outranked_since: float | None = None  # EngineUp: since when a remote host beats us by the
+    # restart threshold; we yield only once that has lasted preempt_grace
 
 
 class Action(StrEnum):

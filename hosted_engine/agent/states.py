@@ -64,7 +64,9 @@ def decide(state: AgentState, snap: Snapshot, timing: Timing, weights: ScoreWeig
         my_score=compute_score(state.name, snap, state.retry_count, weights),
     )
     step = _first_check_that_fires(rule, view) or rule.behaviour(view)
-    following = _follow(state, step.to, snap.now)
+    following = dataclasses.replace(
+        _follow(state, step.to, snap.now), outranked_since=_outranked_since(view)
+    )
     return Decision(
         state=following,
         action=step.action,
@@ -329,16 +331,35 @@ def _engine_up(v: _View) -> _Step:
     elsewhere = v.engine_elsewhere
     if elsewhere is not None:
         return _Step(S.ENGINE_STOP, f"a better engine VM runs on {_host(elsewhere)}: stopping ours")
-    rival = v.best_score_host
-    threshold = v.weights.restart_threshold_score
-    if rival is not None and rival.score >= v.my_score + threshold:
-        return _Step(
-            S.ENGINE_STOP,
-            f"{_host(rival)} score {rival.score} >= mine {v.my_score} + {threshold}: stopping",
-        )
+    rival = _rival(v)
+    if rival is not None:
+        threshold = v.weights.restart_threshold_score
+        why = f"{_host(rival)} score {rival.score} >= mine {v.my_score} + {threshold}"
+        waited = v.snap.now - (v.state.outranked_since or v.snap.now)
+        if waited >= v.timing.preempt_grace:
+            return _Step(S.ENGINE_STOP, f"{why} for {waited:.0f} s: stopping")
+        if v.local.health != "bad":
+            return _Step(None, f"{why}: yielding in {v.timing.preempt_grace - waited:.0f} s")
     if v.local.health == "bad":
         return _Step(S.ENGINE_UP_BAD_HEALTH, "engine VM up but its health is bad")
     return _Step(None, "engine VM up on this host")
+
+
+def _rival(v: _View) -> RemoteHost | None:
+    """The alive remote host that beats our score by the restart threshold, if any."""
+    rival = v.best_score_host
+    if rival is not None and rival.score >= v.my_score + v.weights.restart_threshold_score:
+        return rival
+    return None
+
+
+def _outranked_since(v: _View) -> float | None:
+    """Hysteresis for preemption: a penalty that hits every host (a config or network
+    outage) lowers our own score before the others publish theirs; yielding at once
+    would move a healthy engine for nothing."""
+    if v.state.name not in (S.ENGINE_UP, S.ENGINE_UP_BAD_HEALTH) or _rival(v) is None:
+        return None
+    return v.state.outranked_since if v.state.outranked_since is not None else v.snap.now
 
 
 def _engine_up_bad_health(v: _View) -> _Step:

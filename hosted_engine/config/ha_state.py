@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hosted_engine.config import keyvalue
 from hosted_engine.errors import ConfigError
+from hosted_engine.locking import ranges
 
 LOCAL = "local_maintenance"
 LOCAL_MANUAL = "local_maintenance_manual"
@@ -41,6 +42,12 @@ def local_maintenance(path: Path) -> bool:
     return flags[LOCAL] or flags[LOCAL_MANUAL]
 
 
-def set_flags(path: Path, local: bool, manual: bool) -> bool:
-    """Write both flags; returns False when nothing changed."""
-    return keyvalue.update(path, {LOCAL: str(local), LOCAL_MANUAL: str(manual)})
+def set_flags(path: Path, local: bool, manual: bool, lock: Path) -> bool:
+    """Write both flags under the host's local-config ``lock`` (shared with
+    ``--set-shared-config --type=ha``); returns False when nothing changed."""
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with ranges.exclusive_lock(lock):
+            return keyvalue.update(path, {LOCAL: str(local), LOCAL_MANUAL: str(manual)})
+    except OSError as e:
+        raise ConfigError(f"cannot lock {lock}: {e.strerror}") from None

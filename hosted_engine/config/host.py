@@ -87,6 +87,11 @@ class HostConfig:
     # The broker's local cache of the shared configuration archive (seed 003): the agent
     # and the notifier read these, never the storage domain.
     @property
+    def local_config_lock(self) -> Path:
+        """Serialises every read-modify-write of this host's local files."""
+        return self.state_dir / "local-config.lock"
+
+    @property
     def vm_conf_path(self) -> Path:
         """The engine VM definition (``conf``; by default the broker's cached copy)."""
         return self.vm_conf if self.vm_conf is not None else self.state_dir / "vm.conf"

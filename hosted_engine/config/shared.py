@@ -152,7 +152,7 @@ class SharedConfig:
         self.config = config
         self.archive = archive or ConfigArchive.in_domain(config.ha_dir)
         self._settings = settings
-        self._local_lock = config.state_dir / "local-config.lock"
+        self._local_lock = config.local_config_lock
         self._types = {kind.name: kind for kind in config_types(config, settings)}
 
     @property

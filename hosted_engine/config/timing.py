@@ -39,6 +39,7 @@ class Timing:
     rpc_timeout: float  # client -> broker call
     config_refresh_period: float  # broker: re-read the shared configuration archive
     config_max_age: float  # a cache older than this costs the host the config penalty
+    preempt_grace: float  # a running engine yields to a better host only after this long
 
     def validate(self) -> Timing:
         """Refuse combinations that cannot work; returns self for chaining."""
@@ -85,6 +86,13 @@ class Timing:
             (
                 self.storage_latency_limit <= self.host_alive_timeout,
                 "storage_latency_limit <= host_alive_timeout",
+            ),
+            (
+                self.preempt_grace
+                >= self.config_refresh_period + 2 * self.publish_period + self.loop_period,
+                "preempt_grace >= config_refresh_period + 2 * publish_period + loop_period "
+                "(a change that hits every host must reach the others' published scores "
+                "before the engine host compares itself with them)",
             ),
             (
                 self.config_max_age >= 3 * self.config_refresh_period,
@@ -136,6 +144,7 @@ PROFILES: dict[str, Timing] = {
         rpc_timeout=30.0,
         config_refresh_period=30.0,
         config_max_age=120.0,
+        preempt_grace=60.0,
     ),
     # For the lab and the tests: everything scaled down, still coherent.
     "fast": Timing(
@@ -158,6 +167,7 @@ PROFILES: dict[str, Timing] = {
         rpc_timeout=10.0,
         config_refresh_period=1.0,
         config_max_age=5.0,
+        preempt_grace=3.0,
     ),
 }
 

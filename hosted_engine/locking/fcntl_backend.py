@@ -14,38 +14,15 @@ Layout under ``<domain>/ha_agent``:
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
-import struct
 from pathlib import Path
 
 from hosted_engine.errors import LeaseError, LeaseHeldError
+from hosted_engine.locking import ranges
 from hosted_engine.locking.base import LeaseHolder
 
-_FLOCK = "@hhqqi4x"  # struct flock on Linux x86_64/aarch64: 32 bytes
 _HOLDER_BYTES = 512
 _VM_LOCK_OFFSET = 4096  # past the holder record, so reading it never contends
-
-
-def _flock(kind: int, start: int, length: int) -> bytes:
-    return struct.pack(_FLOCK, kind, os.SEEK_SET, start, length, 0)
-
-
-def _try_lock(fd: int, start: int, length: int) -> bool:
-    try:
-        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _flock(fcntl.F_WRLCK, start, length))
-    except OSError as e:
-        if e.errno in (errno.EAGAIN, errno.EACCES):
-            return False
-        raise LeaseError(f"cannot lock: {e}") from None
-    return True
-
-
-def _is_locked(fd: int, start: int, length: int) -> bool:
-    answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _flock(fcntl.F_WRLCK, start, length))
-    kind = struct.unpack(_FLOCK, answer)[0]
-    return bool(kind != fcntl.F_UNLCK)
 
 
 class FcntlLease:
@@ -91,6 +68,13 @@ class FcntlLeaseManager:
         return self.ha_dir / f"{vm_id}.vmlease"
 
     @staticmethod
+    def _try(fd: int, offset: int) -> bool:
+        try:
+            return ranges.try_lock(fd, offset, 1)
+        except OSError as e:
+            raise LeaseError(f"cannot lock: {e.strerror}") from None
+
+    @staticmethod
     def _check_host_id(host_id: int) -> None:
         if not 1 <= host_id <= 2000:
             raise LeaseError(f"host id must be between 1 and 2000 (got {host_id})")
@@ -99,7 +83,7 @@ class FcntlLeaseManager:
     def acquire_host_id(self, host_id: int, hostname: str | None = None) -> FcntlLease:
         self._check_host_id(host_id)
         fd = self._open(self.lockspace)
-        if not _try_lock(fd, host_id, 1):
+        if not self._try(fd, host_id):
             os.close(fd)
             raise LeaseHeldError(
                 f"host id {host_id} is already held by a live broker "
@@ -114,7 +98,7 @@ class FcntlLeaseManager:
             return None
         fd = self._open(self.lockspace)
         try:
-            return LeaseHolder(host_id=host_id) if _is_locked(fd, host_id, 1) else None
+            return LeaseHolder(host_id=host_id) if ranges.is_locked(fd, host_id, 1) else None
         finally:
             os.close(fd)
 
@@ -122,7 +106,7 @@ class FcntlLeaseManager:
     def acquire_vm_lease(self, vm_id: str, host_id: int, hostname: str | None = None) -> FcntlLease:
         path = self._vm_path(vm_id)
         fd = self._open(path)
-        if not _try_lock(fd, _VM_LOCK_OFFSET, 1):
+        if not self._try(fd, _VM_LOCK_OFFSET):
             os.close(fd)
             holder = self._read_holder(path)
             raise LeaseHeldError(
@@ -147,7 +131,7 @@ class FcntlLeaseManager:
             return None
         fd = self._open(path)
         try:
-            if not _is_locked(fd, _VM_LOCK_OFFSET, 1):
+            if not ranges.is_locked(fd, _VM_LOCK_OFFSET, 1):
                 return None
         finally:
             os.close(fd)

@@ -24,11 +24,9 @@ dies, so a killed writer never blocks the next one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import os
-import struct
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -36,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hosted_engine.errors import ConcurrentChangeError, ConfigArchiveError
+from hosted_engine.locking import ranges
 
 ARCHIVE_NAME = "hosted-engine.configuration"
 VERSION = "version"
@@ -43,7 +42,6 @@ MEMBERS = (VERSION, "fhanswers.conf", "hosted-engine.conf", "broker.conf", "vm.c
 MAX_MEMBER_BYTES = 1 << 20
 # every member at its largest, plus headers and end-of-archive padding
 MAX_ARCHIVE_BYTES = len(MEMBERS) * (MAX_MEMBER_BYTES + 1024) + 20480
-_FLOCK = "@hhqqi4x"  # struct flock on Linux x86_64/aarch64
 _FILE_MODE = 0o660
 
 Checkpoint = Callable[[str], None]
@@ -143,18 +141,10 @@ def encode(members: Mapping[str, bytes]) -> bytes:
 def exclusive_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive OFD lock on ``path`` (created if needed) for the ``with`` block."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
+        with ranges.exclusive_lock(path, _FILE_MODE):
+            yield
     except OSError as e:
-        raise ConfigArchiveError(f"cannot open the lock file {path}: {e.strerror}") from None
-    try:
-        request = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
-        try:
-            fcntl.fcntl(fd, fcntl.F_OFD_SETLKW, request)
-        except OSError as e:
-            raise ConfigArchiveError(f"cannot lock {path}: {e.strerror}") from None
-        yield
-    finally:
-        os.close(fd)  # closing our open file description drops the lock
+        raise ConfigArchiveError(f"cannot lock {path}: {e.strerror}") from None
 
 
 def _fsync_directory(directory: Path) -> None:

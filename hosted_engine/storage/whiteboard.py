@@ -10,15 +10,13 @@ reference's unlocked read-modify-write, D6).
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import os
-import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hosted_engine.errors import MetadataError, StorageError, UsageError
+from hosted_engine.locking import ranges
 from hosted_engine.storage.blockio import BlockFile, aligned_buffer
 from hosted_engine.storage.metadata import (
     GLOBAL_KEYS,
@@ -32,7 +30,6 @@ from hosted_engine.storage.metadata import (
 )
 
 SCAN_BYTES = (MAX_HOST_ID + 1) * SLOT_BYTES
-_FLOCK = "@hhqqi4x"  # struct flock on Linux x86_64/aarch64
 
 
 @dataclass
@@ -52,9 +49,8 @@ def _check_host_id(host_id: int) -> None:
 
 def _lock_slot0(file: BlockFile) -> None:
     """Wait for an exclusive OFD lock on slot 0; closing ``file`` releases it."""
-    request = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, SLOT_BYTES, 0)
     try:
-        fcntl.fcntl(file.fileno(), fcntl.F_OFD_SETLKW, request)
+        ranges.wait_lock(file.fileno(), 0, SLOT_BYTES)
     except OSError as e:
         raise StorageError(
             f"cannot lock the global metadata of {file.path}: {e.strerror}"

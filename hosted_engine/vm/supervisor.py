@@ -43,7 +43,6 @@ import json
 import logging
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -55,7 +54,7 @@ from typing import Any
 import psutil
 
 from hosted_engine.errors import LeaseError, LeaseHeldError, VmError
-from hosted_engine.locking import FcntlLeaseManager, Lease, LeaseManager
+from hosted_engine.locking import FcntlLeaseManager, Lease, LeaseManager, ranges
 from hosted_engine.vm.base import ExitReason, VmState, VmStatus
 from hosted_engine.vm.definition import VmDefinition, from_values
 
@@ -65,7 +64,6 @@ LEASE_BACKENDS = ("fcntl",)
 ENV_PREFIX = "HOSTED_ENGINE_"
 VM_ID_ENV = "HOSTED_ENGINE_VM_ID"
 
-_FLOCK = "@hhqqi4x"  # struct flock on Linux x86_64/aarch64
 _WATCHED = {signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD}
 _TICK = 0.5  # how often a running payload is looked at even when no signal comes
 _PR_SET_PDEATHSIG = 1
@@ -158,11 +156,9 @@ class RunDir:
         except FileNotFoundError:
             return None
         try:
-            query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
-            kind, _, _, _, pid = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
+            return ranges.posix_lock_holder(fd)
         finally:
             os.close(fd)
-        return None if kind == fcntl.F_UNLCK else int(pid)
 
     def lock_supervisor(self) -> int | None:
         """Become this run dir's supervisor: the lock's fd, or None if another one lives."""

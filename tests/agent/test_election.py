@@ -3,12 +3,27 @@ VM-lease rule: a record saying "up" while nobody holds the VM lease is out of da
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from hosted_engine.agent.snapshot import Snapshot
 from hosted_engine.agent.states import StateName
 
-from .builders import DOWN, UP_BAD, UP_GOOD, S, case_id, remote, snap, step
+from .builders import (
+    DOWN,
+    NOW,
+    TIMING,
+    UP_BAD,
+    UP_GOOD,
+    S,
+    advance,
+    case_id,
+    remote,
+    snap,
+    state,
+    step,
+)
 
 RETRIED_OUT = {"retry_count": 4, "retry_time": 9_990.0}  # more than 3 failed starts: score 0
 
@@ -92,7 +107,43 @@ def test_a_running_engine_yields_only_to_a_score_at_least_800_better(
     remote_score: int, expected: StateName
 ) -> None:
     mine_2600 = snap(remote(score=remote_score), local_engine=UP_GOOD, network=0.5)
-    assert step(S.ENGINE_UP, mine_2600).state.name is expected
+    long_enough = NOW - TIMING.preempt_grace
+    assert step(S.ENGINE_UP, mine_2600, outranked_since=long_enough).state.name is expected
+
+
+# --- preemption hysteresis -------------------------------------------------------------------
+
+outranked = snap(remote(score=3400), local_engine=UP_GOOD, network=0.5)
+
+
+def test_being_outranked_starts_the_grace_instead_of_stopping() -> None:
+    decision = step(S.ENGINE_UP, outranked)
+    assert decision.state.name is S.ENGINE_UP
+    assert decision.state.outranked_since == NOW
+    assert "yielding in" in decision.reason
+
+
+def test_the_engine_yields_once_outranked_for_the_whole_grace() -> None:
+    almost = NOW - TIMING.preempt_grace + 0.1
+    assert step(S.ENGINE_UP, outranked, outranked_since=almost).state.name is S.ENGINE_UP
+    enough = NOW - TIMING.preempt_grace
+    assert step(S.ENGINE_UP, outranked, outranked_since=enough).state.name is S.ENGINE_STOP
+
+
+def test_a_penalty_that_reaches_every_host_moves_nothing() -> None:
+    """Our score drops first; the others publish the same drop within the grace."""
+    first = advance(state(S.ENGINE_UP), outranked)
+    caught_up = snap(remote(score=2600), local_engine=UP_GOOD, network=0.5)
+    later = advance(first.state, dataclasses.replace(caught_up, now=NOW + 20))
+    assert later.state.name is S.ENGINE_UP
+    assert later.state.outranked_since is None
+
+
+def test_bad_health_still_counts_while_outranked() -> None:
+    bad = dataclasses.replace(outranked, local_engine=UP_BAD)
+    decision = step(S.ENGINE_UP, bad)
+    assert decision.state.name is S.ENGINE_UP_BAD_HEALTH
+    assert decision.state.outranked_since == NOW
 
 
 def test_preemption_ignores_stale_hosts() -> None:

@@ -58,7 +58,8 @@ TRANSITIONS = [
     (S.ENGINE_UP, local(DOWN_UNEXPECTED), S.ENGINE_UNEXPECTEDLY_DOWN, WAIT),
     (S.ENGINE_UP, local(DOWN_MISSING), S.ENGINE_MAYBE_AWAY, NOWAIT),
     (S.ENGINE_UP, local(UP_BAD, up_elsewhere), S.ENGINE_STOP, WAIT),
-    (S.ENGINE_UP, local(UP_GOOD, better, network=0.5), S.ENGINE_STOP, WAIT),
+    # outranked by 800, but only just: preemption waits preempt_grace (test_election.py)
+    (S.ENGINE_UP, local(UP_GOOD, better, network=0.5), S.ENGINE_UP, WAIT),
     (S.ENGINE_UP, local(UP_BAD), S.ENGINE_UP_BAD_HEALTH, WAIT),
     (S.ENGINE_UP, local(PAUSED), S.ENGINE_UP_BAD_HEALTH, WAIT),
     (S.ENGINE_UP, local(UP_GOOD), S.ENGINE_UP, WAIT),
@@ -69,7 +70,7 @@ TRANSITIONS = [
     (S.ENGINE_UP_BAD_HEALTH, local(DOWN), S.ENGINE_MAYBE_AWAY, WAIT),
     (S.ENGINE_UP_BAD_HEALTH, local(DOWN_UNEXPECTED), S.ENGINE_UNEXPECTEDLY_DOWN, WAIT),
     (S.ENGINE_UP_BAD_HEALTH, local(UP_BAD, up_elsewhere), S.ENGINE_STOP, WAIT),
-    (S.ENGINE_UP_BAD_HEALTH, local(UP_BAD, better, network=0.5), S.ENGINE_STOP, WAIT),
+    (S.ENGINE_UP_BAD_HEALTH, local(UP_BAD, better, network=0.5), S.ENGINE_UP_BAD_HEALTH, WAIT),
     # EngineStop (its action: below)
     (S.ENGINE_STOP, local(DOWN), S.ENGINE_DOWN, WAIT),
     (S.ENGINE_STOP, local(DOWN_UNEXPECTED), S.ENGINE_DOWN, WAIT),

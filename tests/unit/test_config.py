@@ -72,9 +72,9 @@ def test_keyvalue_rejects_garbage(tmp_path: Path) -> None:
 def test_ha_state_flags(tmp_path: Path) -> None:
     path = tmp_path / "ha.conf"
     assert ha_state.local_maintenance(path) is False
-    assert ha_state.set_flags(path, local=True, manual=True)
+    assert ha_state.set_flags(path, local=True, manual=True, lock=tmp_path / "x.lock")
     assert ha_state.local_maintenance(path)
-    assert not ha_state.set_flags(path, local=True, manual=True)
+    assert not ha_state.set_flags(path, local=True, manual=True, lock=tmp_path / "x.lock")
     assert ha_state.to_bool("yes") and not ha_state.to_bool("0")
     with pytest.raises(ConfigError):
         ha_state.to_bool("maybe")
