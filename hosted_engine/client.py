@@ -18,8 +18,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hosted_engine.broker.config_cache import broker_settings
-from hosted_engine.config import ha_state
+from hosted_engine.broker.config_cache import (
+    ConfigCache,
+    SourcedDefinition,
+    broker_settings,
+    read_cached_definition,
+)
+from hosted_engine.clock import SystemClock
+from hosted_engine.config import ha_state, keyvalue
 from hosted_engine.config.host import MAX_HOST_ID, HostConfig, load_host_config
 from hosted_engine.config.shared import ConfigChange, SharedConfig
 from hosted_engine.errors import (
@@ -28,17 +34,27 @@ from hosted_engine.errors import (
     LeaseHeldError,
     MetadataError,
     NotDeployedError,
+    OvfStoreError,
     RpcError,
     UsageError,
 )
 from hosted_engine.jsonrpc import RpcClient
-from hosted_engine.storage.config_archive import MAX_ARCHIVE_BYTES, write_atomically
-from hosted_engine.vm.definition import load_definition
+from hosted_engine.storage.config_archive import MAX_ARCHIVE_BYTES
+from hosted_engine.storage.config_archive import MAX_MEMBER_BYTES as MAX_VM_CONF_BYTES
+from hosted_engine.storage.ovf_store import MAX_MEMBER_BYTES, OvfStore, check_vm_ovf
+from hosted_engine.storage.shared_tar import write_atomically
+from hosted_engine.vm.definition import (
+    LEGACY_COMMAND,
+    LEGACY_DATA_DIR,
+    from_values,
+    load_definition,
+)
 
 if TYPE_CHECKING:
     from hosted_engine.locking.base import LeaseManager
     from hosted_engine.storage.whiteboard import Whiteboard
     from hosted_engine.vm.base import StopResult, VmBackend, VmStatus
+    from hosted_engine.vm.ovf import OvfDocument
 
 
 class MaintenanceMode(StrEnum):
@@ -325,19 +341,133 @@ class HAClient:
 
     def upload_shared_config(self, path: str | Path) -> ConfigChange | None:
         """Replace the whole configuration archive with the tar at ``path``, once checked."""
-        source = Path(path)
-        try:
-            with source.open("rb") as f:
-                data = f.read(MAX_ARCHIVE_BYTES + 1)
-        except OSError as e:
-            raise UsageError(f"cannot read {source}: {e.strerror}") from None
-        change = self._shared().upload(data, str(source))
+        data = _read_file(Path(path), MAX_ARCHIVE_BYTES)
+        change = self._shared().upload(data, str(path))
         if change is not None:
             self._refresh_local_cache()
         return change
+
+    # --- the engine VM definition (OVF_STORE) -----------------------------------------------
+    def show_vm_definition(self) -> tuple[SourcedDefinition, bool]:
+        """The definition the agent would start now, and whether it is this host's cached
+        copy (False: none yet, so it was read from the storage domain as the broker would).
+        """
+        path = self.config.vm_conf_path
+        if path.exists():
+            return read_cached_definition(path), True
+        shared = ConfigCache.for_host(self.config, SystemClock()).read()
+        if shared.ovf_error is None:
+            return shared.vm, False
+        warning = f"the OVF_STORE cannot be used, showing the vm.conf fallback: {shared.ovf_error}"
+        return SourcedDefinition(shared.vm.definition, shared.vm.source, "", warning), False
+
+    def _store(self) -> OvfStore:
+        return OvfStore(self.config.ha_dir)
+
+    def _vm_id(self) -> str:
+        if not self.config.vm_id:
+            raise NotDeployedError("You must run deploy first")
+        return self.config.vm_id
+
+    def download_vm_ovf(self, path: str | Path) -> None:
+        """Save the engine VM's OVF (from the first OVF_STORE copy holding a valid one)."""
+        found = self._store().read().vm_ovf(self._vm_id())
+        if found is None:
+            raise OvfStoreError(
+                "there is no OVF of the engine VM in the OVF_STORE: its definition is the "
+                "vm.conf of the configuration archive (--convert-vm-conf makes an OVF of it)"
+            )
+        write_atomically(Path(path), found.data)
+
+    def read_vm_ovf_file(self, path: str | Path) -> OvfDocument:
+        """The OVF at ``path``, checked as the engine VM's (its id is this cluster's vmid)."""
+        return check_vm_ovf(_read_file(Path(path), MAX_MEMBER_BYTES), self._vm_id(), str(path))
+
+    def upload_vm_ovf(self, path: str | Path, *, force: bool = False) -> bool:
+        """Make the OVF at ``path`` the engine VM's, in both OVF_STORE copies (created when
+        missing); False when it already was. Needs ``force``, as a VM definition set does."""
+        data = _read_file(Path(path), MAX_MEMBER_BYTES)
+        check_vm_ovf(data, self._vm_id(), str(path))
+        if not force:
+            raise UsageError(
+                "Replacing the engine VM definition needs confirmation: add --force "
+                "(a wrong definition can keep the engine VM from starting)"
+            )
+        changed = self._store().put_vm_ovf(self._vm_id(), data, str(path), overwrite=True)
+        if changed:
+            self._refresh_local_cache()
+        return changed
+
+    def convert_vm_conf(self, path: str | Path | None = None, *, force: bool = False) -> bool:
+        """The upgrade path (seed 001): turn a legacy vm.conf (the archive's, or the file at
+        ``path``) into the engine VM's OVF in the OVF_STORE. Refuses to replace an OVF the
+        store already has, or to drop the process backend's command and data dir that only
+        the vm.conf holds, unless ``force``."""
+        from hosted_engine.vm.ovf import ovf_from_definition
+
+        vm_id = self._vm_id()
+        if path is None:
+            archive = self._shared().archive
+            source = f"{archive.path} (vm.conf)"
+            data = archive.read().members["vm.conf"]
+        else:
+            source = str(path)
+            data = _read_file(Path(path), MAX_VM_CONF_BYTES)
+        values = keyvalue.parse(_utf8(data, source), source)
+        definition = from_values(values, source)
+        if definition.vm_id != vm_id:
+            raise UsageError(
+                f"{source} is for VM {definition.vm_id}, not this cluster's engine VM {vm_id}"
+            )
+        if not force:
+            self._check_payload_settings(values, source)
+        changed = self._store().put_vm_ovf(
+            vm_id, ovf_from_definition(definition), source, overwrite=force
+        )
+        if changed:
+            self._refresh_local_cache()
+        return changed
+
+    def _check_payload_settings(self, values: Mapping[str, str], source: str) -> None:
+        """An OVF has no room for the process backend's command and data dir: they must
+        be in hosted-engine.conf before the vm.conf that holds them stops being read."""
+        if self.config.vm_backend != "process":
+            return
+        lost = [
+            f"{key} (set process_{name} in hosted-engine.conf)"
+            for key, name, configured in (
+                (LEGACY_COMMAND, "command", self.config.process_command),
+                (LEGACY_DATA_DIR, "data_dir", self.config.process_data_dir),
+            )
+            if values.get(key) and not configured
+        ]
+        if lost:
+            raise UsageError(
+                f"{source} gives the process backend its {' and '.join(lost)}; an OVF cannot "
+                "carry them. Configure them on every host first, or add --force."
+            )
 
     def _refresh_local_cache(self) -> None:
         """Let the local broker see a change at once; others pick it up within a period."""
         # no broker here, or a busy one: its periodic refresh will catch up
         with contextlib.suppress(BrokerUnavailableError, RpcError):
             self._broker_call("refresh_config", timeout=2.0)
+
+
+def _read_file(path: Path, limit: int) -> bytes:
+    """An admin's file, refused when over ``limit`` bytes (never read further than that)."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    if len(data) > limit:
+        raise UsageError(f"{path} is more than the {limit} bytes allowed")
+    return data
+
+
+def _utf8(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{source} is not UTF-8 text") from None

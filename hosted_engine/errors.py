@@ -97,8 +97,13 @@ class ConfigArchiveError(StorageError):
     """The shared configuration archive is missing, corrupt, hostile or too large."""
 
 
+class OvfStoreError(StorageError):
+    """The OVF_STORE is missing what was asked for, corrupt, hostile or too large."""
+
+
 class ConcurrentChangeError(StorageError):
-    """A compare-and-swap of the configuration archive lost: somebody wrote it first.
+    """A compare-and-swap of shared configuration (archive, OVF_STORE) lost: somebody
+    wrote it first.
 
     Retryable: read again, re-apply the change, write again.
     """

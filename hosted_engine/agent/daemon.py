@@ -99,20 +99,18 @@ class Agent:
         self.state: AgentState = initial_state(clock.monotonic())
         self._last_logged = ""
         self._vm_mem: int | None = None
-        self._conf_timestamp = 0  # monotonic time the VM definition was last read fine
 
-    def _refresh_definition(self, now: float) -> None:
+    def _refresh_definition(self) -> None:
+        """The memory the VM would take here, from the definition it would start with."""
         try:
             self._vm_mem = load_definition(self.config.vm_conf_path).mem_size_mib
         except HostedEngineError as e:
             log.warning("cannot read the engine VM definition: %s", e)
-        else:
-            self._conf_timestamp = int(now)
 
     def step(self) -> bool:
         """One decision; returns whether to wait a loop period before the next."""
         now = self.clock.monotonic()
-        self._refresh_definition(now)
+        self._refresh_definition()
         snap = build_snapshot(self.broker.call("get_snapshot"), self.config, now, self._vm_mem)
         previous = self.state
         decision = decide(previous, snap, self.config.timing, self.weights)
@@ -135,7 +133,6 @@ class Agent:
             score=score,
             maintenance=self.state.name is StateName.LOCAL_MAINTENANCE,
             metadata=decision.metadata,
-            conf_timestamp=self._conf_timestamp,
         )
         if previous.name is not self.state.name:
             detail = f"{previous.name.value}-{self.state.name.value}"

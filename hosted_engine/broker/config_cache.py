@@ -1,21 +1,30 @@
-"""The broker's local copy of the shared configuration (seed 003).
+"""The broker's local copy of the shared configuration and the engine VM definition (seed 003).
 
 The reference's agent extracted the configuration and the VM definition from shared
-storage in every loop, through ``sudo dd | tar`` (D11). Here only the broker reads the
-archive, on a period and on demand (``refresh_config``, which a client calls after a
-write), and installs ``broker.conf``, the shared ``hosted-engine.conf`` and ``vm.conf``
-in this host's state directory, where the agent and the notifier read them.
+storage in every loop, through ``sudo dd | tar`` (D11). Here only the broker reads
+storage, on a period and on demand (``refresh_config``, which a client calls after a
+write), and installs in this host's state directory what the agent and the notifier read:
+``broker.conf`` and the shared ``hosted-engine.conf`` from the configuration archive, and
+the engine VM definition as the ``vm.conf`` the agent starts the VM from.
 
-An archive that cannot be read, is corrupt, or holds a member its reader would refuse
-is reported (log, ``get_health``, the ``config-age`` monitor) and the last good copy is
-kept: a bad write elsewhere must never take the definition away from a running host. A
-file is rewritten only when the archive changed and its content differs.
+The definition comes from the engine VM's OVF in the OVF_STORE, converted; when there is
+no OVF_STORE (or it has no OVF of the engine VM yet) it is the archive's ``vm.conf``, as
+in the reference. A vm.conf made from an OVF says so in its header (``# source=ovf``).
+
+Anything that cannot be read, is corrupt, or would be refused by its reader is reported
+(log, ``get_health``, the ``config-age`` monitor) and the last good copy is kept: a bad
+write elsewhere must never take the definition away from a running host. A bad OVF with
+no last good definition to keep falls back to the archive's vm.conf, still reported. A
+file is rewritten only when what storage holds for it changed (or it is missing) and its
+content differs.
 """
 
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,10 +37,26 @@ from hosted_engine.config import keyvalue
 from hosted_engine.config.host import HostConfig
 from hosted_engine.config.ini import one_line
 from hosted_engine.config.shared import BROKER_MEMBER, HE_SHARED_MEMBER, VM_MEMBER, check_members
-from hosted_engine.errors import ConfigError, HostedEngineError
+from hosted_engine.errors import ConfigError, HostedEngineError, VmDefinitionError
 from hosted_engine.storage.config_archive import ArchiveSnapshot, ConfigArchive
+from hosted_engine.storage.ovf_store import OvfStore
+from hosted_engine.vm.definition import VmDefinition, from_values
 
 log = logging.getLogger(__name__)
+
+SOURCE_OVF = "ovf"
+SOURCE_VM_CONF = "vm.conf"
+OVF_HEADER = (
+    "# The engine VM definition, made by the hosted-engine broker from the engine VM's OVF\n"
+    "# in the OVF_STORE. Do not edit: use hosted-engine --set-shared-config KEY VALUE --type=vm.\n"
+    f"# source={SOURCE_OVF}\n"
+)
+_SOURCE_LINE = re.compile(rf"^# source={re.escape(SOURCE_OVF)}$", re.MULTILINE)
+FALLBACK_MESSAGE = (
+    "Unable to identify the OVF_STORE volume, falling back to initial vm.conf. Please ensure "
+    "the engine has exported the engine VM's OVF to the OVF_STORE"
+)
+FALLBACK_LOG_PERIOD = 300.0
 
 
 def broker_settings(text: str) -> dict[str, str]:
@@ -44,14 +69,58 @@ def broker_settings(text: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class SourcedDefinition:
+    """An engine VM definition, where it came from, and the vm.conf text that carries it."""
+
+    definition: VmDefinition
+    source: str  # SOURCE_OVF or SOURCE_VM_CONF
+    text: str
+    warning: str | None = None  # e.g. a corrupt OVF_STORE copy, the other one used
+
+
+def read_cached_definition(path: Path) -> SourcedDefinition:
+    """The definition in a cached vm.conf (or any vm.conf): the one the agent starts."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise VmDefinitionError(f"{path}: cannot read: {e}") from None
+    definition = from_values(keyvalue.parse(text, str(path)), str(path))
+    source = SOURCE_OVF if _SOURCE_LINE.search(text) else SOURCE_VM_CONF
+    return SourcedDefinition(definition, source, text)
+
+
+@dataclass(frozen=True)
+class SharedRead:
+    """One read of shared storage: everything a refresh installs."""
+
+    archive: ArchiveSnapshot
+    texts: Mapping[str, str]  # the archive's members, checked
+    vm: SourcedDefinition
+    ovf_error: str | None  # the OVF_STORE could not be used; ``vm`` is the vm.conf fallback
+
+
+@dataclass(frozen=True)
 class CacheStatus:
     checksum: str | None  # of the archive the cache holds
     refreshed_at: float | None  # monotonic time of the last successful refresh
     error: str | None  # why the latest refresh failed; None when it worked
     failures: int = 0
+    vm_source: str | None = None  # where the cached engine VM definition came from
+    warning: str | None = None  # trouble that did not stop the latest refresh
 
     def age(self, now: float) -> float | None:
         return None if self.refreshed_at is None else max(0.0, now - self.refreshed_at)
+
+    def failed(self, error: str, vm_source: str | None, checksum: str | None) -> CacheStatus:
+        """The status after a failed refresh: the last success's time, so the age grows."""
+        return dataclasses.replace(
+            self,
+            checksum=checksum,
+            error=error,
+            failures=self.failures + 1,
+            vm_source=vm_source,
+            warning=None,
+        )
 
     def to_dict(self, now: float) -> dict[str, Any]:
         return {
@@ -59,11 +128,13 @@ class CacheStatus:
             "age": self.age(now),
             "error": self.error,
             "failures": self.failures,
+            "vm_source": self.vm_source,
+            "warning": self.warning,
         }
 
 
 def cache_files(config: HostConfig) -> dict[str, Path]:
-    """Archive member -> the local file it is installed as."""
+    """Archive member -> the local file it is installed as (vm.conf: the definition)."""
     return {
         BROKER_MEMBER: config.broker_conf_path,
         HE_SHARED_MEMBER: config.shared_conf_path,
@@ -89,16 +160,22 @@ class ConfigCache:
     def __init__(
         self,
         archive: ConfigArchive,
+        store: OvfStore,
+        vm_id: str | None,
         files: Mapping[str, Path],
         check: Callable[[ArchiveSnapshot], Mapping[str, str]],
         clock: Clock,
     ) -> None:
         self._archive = archive
+        self._store = store
+        self._vm_id = vm_id
         self._files = dict(files)
         self._check = check
         self._clock = clock
         self._lock = threading.Lock()
         self._status = CacheStatus(None, None, None)
+        self._installed: dict[Path, str] = {}  # what the latest refreshes installed
+        self._fallback_logged_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -109,38 +186,113 @@ class ConfigCache:
         def check(snapshot: ArchiveSnapshot) -> Mapping[str, str]:
             return check_members(snapshot.members, broker_settings, config, str(archive.path))
 
-        return cls(archive, cache_files(config), check, clock)
+        store = OvfStore(config.ha_dir)
+        return cls(archive, store, config.vm_id, cache_files(config), check, clock)
 
     def status(self) -> CacheStatus:
         with self._lock:
             return self._status
 
+    # --- reading shared storage -------------------------------------------------------------
+    def read(self) -> SharedRead:
+        """Read the archive and the engine VM definition; raises for a bad archive only."""
+        snapshot = self._archive.read()
+        texts = self._check(snapshot)
+        try:
+            vm = self._from_ovf_store()
+        except HostedEngineError as e:
+            return SharedRead(snapshot, texts, _from_vm_conf(texts[VM_MEMBER]), str(e))
+        return SharedRead(snapshot, texts, vm or _from_vm_conf(texts[VM_MEMBER]), None)
+
+    def _from_ovf_store(self) -> SourcedDefinition | None:
+        if self._vm_id is None:
+            return None
+        found = self._store.read().vm_ovf(self._vm_id)
+        if found is None:
+            return None
+        definition = found.definition()
+        warning = "; ".join(found.problems) or None
+        return SourcedDefinition(definition, SOURCE_OVF, definition.to_text(OVF_HEADER), warning)
+
+    # --- installing -------------------------------------------------------------------------
     def refresh(self) -> CacheStatus:
-        """Read the archive now and install what changed; never raises for bad storage."""
+        """Read shared storage now and install what changed; never raises for bad storage."""
         with self._lock:
             previous = self._status
+            self._status = status = self._refreshed(previous)
+        if status.error is not None and status.error != previous.error:
+            log.error(
+                "cannot refresh the shared configuration, keeping the cache: %s", status.error
+            )
+        elif status.error is None and previous.error is not None:
+            log.info("shared configuration readable again")
+        if status.warning is not None and status.warning != previous.warning:
+            log.warning("engine VM definition: %s", status.warning)
+        if status.vm_source != previous.vm_source and status.vm_source is not None:
+            log.info("the engine VM definition comes from %s", status.vm_source)
+        return status
+
+    def _refreshed(self, previous: CacheStatus) -> CacheStatus:
+        try:
+            shared = self.read()
+            changed = [
+                member
+                for member, path in self._files.items()
+                if member != VM_MEMBER and self._install(path, shared.texts[member])
+            ]
+            vm_source, written = self._install_definition(shared)
+        except HostedEngineError as e:
+            return previous.failed(str(e), previous.vm_source, previous.checksum)
+        if written:
+            changed.append(VM_MEMBER)
+        if changed:
+            log.info("shared configuration: installed %s", ", ".join(changed))
+        self._note_fallback(shared)
+        if shared.ovf_error is not None:
+            return previous.failed(shared.ovf_error, vm_source, shared.archive.checksum)
+        return CacheStatus(
+            shared.archive.checksum,
+            self._clock.monotonic(),
+            None,
+            previous.failures,
+            vm_source,
+            shared.vm.warning,
+        )
+
+    def _install_definition(self, shared: SharedRead) -> tuple[str, bool]:
+        """The source of the definition now in the cache, and whether it was written.
+
+        After a bad OVF the last good definition stays; only a host with none to keep
+        takes the vm.conf fallback, which is better than no definition at all.
+        """
+        path = self._files[VM_MEMBER]
+        if shared.ovf_error is not None:
             try:
-                snapshot = self._archive.read()
-                if snapshot.checksum != previous.checksum or not all(
-                    path.exists() for path in self._files.values()
-                ):
-                    texts = self._check(snapshot)
-                    changed = [m for m, path in self._files.items() if _install(path, texts[m])]
-                    if changed:
-                        log.info("shared configuration: installed %s", ", ".join(changed))
-            except HostedEngineError as e:
-                self._status = CacheStatus(
-                    previous.checksum, previous.refreshed_at, str(e), previous.failures + 1
-                )
-                if str(e) != previous.error:
-                    log.error("cannot refresh the shared configuration, keeping the cache: %s", e)
-            else:
-                if previous.error is not None:
-                    log.info("shared configuration readable again")
-                self._status = CacheStatus(
-                    snapshot.checksum, self._clock.monotonic(), None, previous.failures
-                )
-            return self._status
+                kept = read_cached_definition(path)
+            except HostedEngineError:
+                kept = None
+            if kept is not None and kept.definition.vm_id == shared.vm.definition.vm_id:
+                return kept.source, False
+        return shared.vm.source, self._install(path, shared.vm.text)
+
+    def _install(self, path: Path, text: str) -> bool:
+        """Install ``text`` unless it is what this cache installed there last time."""
+        if self._installed.get(path) == text and path.exists():
+            return False
+        written = _install(path, text)
+        self._installed[path] = text
+        return written
+
+    def _note_fallback(self, shared: SharedRead) -> None:
+        """The reference's fallback warning, at most every FALLBACK_LOG_PERIOD seconds."""
+        if shared.vm.source != SOURCE_VM_CONF or shared.ovf_error is not None:
+            self._fallback_logged_at = None
+            return
+        now = self._clock.monotonic()
+        last = self._fallback_logged_at
+        if last is None or now - last >= FALLBACK_LOG_PERIOD:
+            log.warning("%s", FALLBACK_MESSAGE)
+            self._fallback_logged_at = now
 
     # --- the periodic refresh ---------------------------------------------------------------
     def start(self, period: float) -> None:
@@ -160,3 +312,8 @@ class ConfigCache:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def _from_vm_conf(text: str) -> SourcedDefinition:
+    """The archive's vm.conf, as is (``check_members`` has already read it fine)."""
+    return SourcedDefinition(from_values(keyvalue.parse(text)), SOURCE_VM_CONF, text)

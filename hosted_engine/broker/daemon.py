@@ -42,7 +42,9 @@ def run(config: HostConfig, stop: threading.Event) -> int:
         value = None if reading is None else reading.value
         return value if isinstance(value, EngineStatus) else None
 
-    publisher = StatusPublisher(config, whiteboard, leases, engine_status, clock)
+    publisher = StatusPublisher(
+        config, whiteboard, leases, engine_status, clock, config_cache.status
+    )
     try:
         publisher.acquire_lease()  # a duplicate host id fails here, loudly
     except LeaseHeldError:

@@ -3,6 +3,10 @@
 It writes this host's record only while holding the host-id lease, so a second host
 configured with the same id cannot overwrite it. Storage errors are logged, counted and
 retried on the next period; the broker never kills itself over them (D14).
+
+The record's ``conf_on_shared_storage`` and ``local_conf_timestamp`` come from the
+broker's own configuration cache, which knows where the engine VM definition came from
+and when it was last refreshed (the reference had the agent report them).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hosted_engine.broker.config_cache import CacheStatus
 from hosted_engine.broker.liveness import Liveness, LivenessTracker
 from hosted_engine.clock import Clock
 from hosted_engine.config.host import HostConfig
@@ -36,7 +41,6 @@ class AgentReport:
     maintenance: bool
     stopped: bool
     metadata: Mapping[str, str]
-    conf_timestamp: int
     received_at: float
 
 
@@ -58,12 +62,14 @@ class StatusPublisher:
         leases: LeaseManager,
         engine_status: Callable[[], EngineStatus | None],
         clock: Clock,
+        config_status: Callable[[], CacheStatus] | None = None,
     ) -> None:
         self.config = config
         self.whiteboard = whiteboard
         self.leases = leases
         self.engine_status = engine_status
         self.clock = clock
+        self.config_status = config_status
         self.liveness = LivenessTracker(config.timing.host_alive_timeout, clock.monotonic())
         self.health = PublisherHealth()
         self._lease: Lease | None = None
@@ -123,6 +129,10 @@ class StatusPublisher:
             state_md = {"state": report.state if report else AGENT_STOPPED, "agent": "unresponsive"}
         state_md.setdefault("maintenance", str(maintenance))
         state_md.setdefault("stopped", str(stopped))
+        conf = None if self.config_status is None else self.config_status()
+        refreshed_at = None if conf is None else conf.refreshed_at
+        if conf is not None and conf.vm_source is not None:
+            state_md["vm_conf_source"] = conf.vm_source
         record = HostRecord(
             host_id=self.config.host_id,
             host_ts=int(now),
@@ -131,8 +141,9 @@ class StatusPublisher:
             hostname=self.config.hostname,
             maintenance=maintenance,
             stopped=stopped,
-            conf_on_shared_storage=True,
-            local_conf_timestamp=report.conf_timestamp if report else 0,
+            # the definition was installed from the shared OVF_STORE or archive
+            conf_on_shared_storage=refreshed_at is not None,
+            local_conf_timestamp=0 if refreshed_at is None else int(refreshed_at),
         )
         return record, state_md
 

@@ -128,6 +128,10 @@ class BrokerService:
         metadata: dict[str, str] | None = None,
         conf_timestamp: int = 0,
     ) -> str:
+        """The agent's state and score. ``conf_timestamp`` is accepted from agents of
+        earlier versions and ignored: the broker now knows when it refreshed the VM
+        definition (its configuration cache)."""
+        del conf_timestamp
         if not isinstance(score, int) or isinstance(score, bool):
             raise UsageError("score must be an integer")
         self.publisher.report_agent(
@@ -137,7 +141,6 @@ class BrokerService:
                 maintenance=bool(maintenance),
                 stopped=bool(stopped),
                 metadata={str(k): str(v) for k, v in (metadata or {}).items()},
-                conf_timestamp=int(conf_timestamp),
                 received_at=self.clock.monotonic(),
             )
         )

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from hosted_engine.cli import shared_config
+from hosted_engine.cli import shared_config, vm_definition
 from hosted_engine.cli.vm_status import render_json, render_text
 from hosted_engine.client import HAClient
 from hosted_engine.errors import HostedEngineError, NotDeployedError
@@ -30,6 +30,7 @@ VERBS = (
     "clean-metadata",
     "reinitialize-lockspace",
     "get-all-config",
+    "show-vm-definition",
 )
 # Verbs that take their own arguments: (argparse nargs, metavar).
 VERBS_WITH_ARGS = {
@@ -37,6 +38,9 @@ VERBS_WITH_ARGS = {
     "get-shared-config": ("*", "KEY"),
     "download-shared-config": ("?", "FILE"),
     "upload-shared-config": ("?", "FILE"),
+    "download-vm-ovf": ("?", "FILE"),
+    "upload-vm-ovf": ("?", "FILE"),
+    "convert-vm-conf": ("?", "FILE"),
 }
 
 
@@ -83,13 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
         )
     p.set_defaults(verb=None, verb_args=[])
     p.add_argument("--config", help="hosted-engine.conf (default: $HOSTED_ENGINE_CONFIG)")
-    p.add_argument("--json", action="store_true", help="--vm-status: machine-readable output")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="--vm-status, --show-vm-definition: machine-readable output",
+    )
     p.add_argument("--mode", help="--set-maintenance: global, local or none")
     p.add_argument(
         "--force",
         action="store_true",
-        help="--reinitialize-lockspace: skip checks; --set-shared-config: change the engine VM "
-        "without asking",
+        help="--reinitialize-lockspace: skip checks; --set-shared-config, --upload-vm-ovf: "
+        "change the engine VM without asking; --convert-vm-conf: replace an existing OVF",
     )
     p.add_argument("--type", dest="config_type", help="shared config verbs: the key's type")
     p.add_argument("--force-cleanup", action="store_true", help="--clean-metadata: unclean slot")
@@ -174,6 +182,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "clean-metadata": lambda a: _say(_client(a).clean_metadata(a.host_id, a.force_cleanup)),
     "reinitialize-lockspace": lambda a: _say(_client(a).reinitialize_lockspace(a.force)),
     **{verb: _with_client(handler) for verb, handler in shared_config.HANDLERS.items()},
+    **{verb: _with_client(handler) for verb, handler in vm_definition.HANDLERS.items()},
 }
 
 

@@ -20,7 +20,7 @@ VM_WARNING = (
 )
 
 
-def _arguments(args: argparse.Namespace, verb: str, most: int, missing: str) -> list[str]:
+def arguments(args: argparse.Namespace, verb: str, most: int, missing: str) -> list[str]:
     values: list[str] = args.verb_args
     if not values:
         raise UsageError(missing)
@@ -29,33 +29,33 @@ def _arguments(args: argparse.Namespace, verb: str, most: int, missing: str) -> 
     return values
 
 
-def confirm_vm_change(key: str, value: str) -> None:
+def confirm_vm_change(question: str) -> None:
     """Ask on a terminal; refuse without one (scripts say --force)."""
     if not sys.stdin.isatty():
         raise UsageError(
             "Refusing to change the engine VM definition without confirmation: "
             "add --force to do it non-interactively."
         )
-    sys.stderr.write(f"{VM_WARNING}\nSet {key} to {value}? [y/N] ")
+    sys.stderr.write(f"{VM_WARNING}\n{question} [y/N] ")
     sys.stderr.flush()
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):
         raise UsageError("Aborted: the engine VM definition was not changed.")
 
 
 def set_shared_config(client: HAClient, args: argparse.Namespace) -> int:
-    values = _arguments(args, "set-shared-config", 2, "You must specify a key to set")
+    values = arguments(args, "set-shared-config", 2, "You must specify a key to set")
     key = values[0]
     kind = client.locate_shared_config(key, args.config_type)
     if len(values) < 2:
         raise UsageError("You must specify a new value to set")
     if kind == "vm" and not args.force:
-        confirm_vm_change(key, values[1])
+        confirm_vm_change(f"Set {key} to {values[1]}?")
     client.set_shared_config(key, values[1], kind, force=True)
     return 0
 
 
 def get_shared_config(client: HAClient, args: argparse.Namespace) -> int:
-    (key,) = _arguments(args, "get-shared-config", 1, "You must specify a key to get")
+    (key,) = arguments(args, "get-shared-config", 1, "You must specify a key to get")
     value, kind = client.get_shared_config(key, args.config_type)
     print(f"{key} : {value}, type : {kind}")
     return 0
@@ -70,7 +70,7 @@ def get_all_config(client: HAClient, args: argparse.Namespace) -> int:
 
 
 def download_shared_config(client: HAClient, args: argparse.Namespace) -> int:
-    (path,) = _arguments(
+    (path,) = arguments(
         args, "download-shared-config", 1, "You must specify a file to save the archive to"
     )
     client.download_shared_config(path)
@@ -78,7 +78,7 @@ def download_shared_config(client: HAClient, args: argparse.Namespace) -> int:
 
 
 def upload_shared_config(client: HAClient, args: argparse.Namespace) -> int:
-    (path,) = _arguments(
+    (path,) = arguments(
         args, "upload-shared-config", 1, "You must specify the archive file to upload"
     )
     client.upload_shared_config(path)

@@ -8,6 +8,7 @@ keys the reference did not have (paths, backends, timing) are ours.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ class HostConfig:
     log_dir: Path = Path("/var/log/hosted-engine")
     lease_backend: str = "fcntl"
     vm_backend: str = "process"
+    # the process backend's payload (not part of the VM definition): what it runs, and
+    # the directory that plays the VM's disk
+    process_command: tuple[str, ...] = ()
+    process_data_dir: Path | None = None
     timing: Timing = field(default_factory=lambda: load_timing("default"))
     score_overrides: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
@@ -66,6 +71,11 @@ class HostConfig:
     @property
     def ha_dir(self) -> Path:
         return self.domain_dir / "ha_agent"
+
+    @property
+    def images_dir(self) -> Path:
+        """The domain's disk images, one directory per image id."""
+        return self.domain_dir / "images"
 
     @property
     def metadata_path(self) -> Path:
@@ -156,6 +166,10 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         k.removeprefix("score."): v for k, v in values.items() if k.startswith("score.")
     }
     timing = load_timing(values.get("timing_profile", "default"), timing_overrides)
+    try:
+        process_command = tuple(shlex.split(values.get("process_command", "")))
+    except ValueError as e:
+        raise ConfigError(f"{source}: process_command cannot be parsed: {e}") from None
     defaults = HostConfig(host_id=1, sd_uuid="-", storage=Path("/"))
 
     def path(key: str, default: Path) -> Path:
@@ -182,6 +196,8 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         log_dir=path("log_dir", defaults.log_dir),
         lease_backend=values.get("lease_backend", "fcntl"),
         vm_backend=values.get("vm_backend", "process"),
+        process_command=process_command,
+        process_data_dir=Path(data_dir) if (data_dir := values.get("process_data_dir")) else None,
         timing=timing,
         score_overrides=score_overrides,
         raw=dict(values),

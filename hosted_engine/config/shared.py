@@ -13,8 +13,8 @@ he_shared   ``hosted-engine.conf`` in the archive         as he_local; read by h
                                                           deployed later, not running ones
 ha          this host's ``<state_dir>/ha.conf``           local_maintenance,
                                                           local_maintenance_manual
-vm          ``vm.conf`` in the archive                    memSize, minAllocatedMem, sockets,
-                                                          coresPerSocket, threadsPerCore,
+vm          the engine VM's OVF in the OVF_STORE; until   memSize, minAllocatedMem, sockets,
+            there is one, ``vm.conf`` in the archive      coresPerSocket, threadsPerCore,
                                                           nic<N>.macAddr|network|model|
                                                           linkActive
 =========== ============================================ ==================================
@@ -22,13 +22,14 @@ vm          ``vm.conf`` in the archive                    memSize, minAllocatedM
 Every type can be read and written. A key asked for without a type must be in exactly one
 type. Setting a key to the value it has changes nothing (D8). Archive types are written
 by compare-and-swap against the archive read at the start of the set, so a concurrent
-change is refused, never overwritten (D6); the local files are written under a lock.
+change is refused, never overwritten (D6); the engine VM's OVF likewise against both
+OVF_STORE copies; the local files are written under a lock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hosted_engine import __version__
@@ -40,6 +41,7 @@ from hosted_engine.config.shared_formats import (
     ConfigFormat,
     HaStateFormat,
     HostConfFormat,
+    OvfVmFormat,
     VmConfFormat,
 )
 from hosted_engine.errors import (
@@ -58,8 +60,9 @@ from hosted_engine.storage.config_archive import (
     ConfigArchive,
     decode,
     exclusive_lock,
-    sha256,
 )
+from hosted_engine.storage.ovf_store import OvfStore, StoreSnapshot, VmOvf, member_name
+from hosted_engine.storage.shared_tar import sha256
 
 HE_SHARED_MEMBER = "hosted-engine.conf"
 BROKER_MEMBER = "broker.conf"
@@ -74,6 +77,7 @@ class ConfigType:
     format: ConfigFormat
     member: str | None = None
     path: Path | None = None
+    in_ovf_store: bool = False  # the engine VM's OVF
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,21 @@ def config_types(config: HostConfig, settings: BrokerSettings) -> tuple[ConfigTy
     )
 
 
+@dataclass
+class _Reading:
+    """What one lookup read: the archive (when a type lives there), the OVF_STORE (when
+    the engine VM's OVF lives there), and each type asked for with its text."""
+
+    archive: ArchiveSnapshot | None = None
+    store: StoreSnapshot | None = None
+    ovf: VmOvf | None = None
+    kinds: dict[str, ConfigType] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def values(self) -> dict[str, dict[str, str]]:
+        return {name: self.kinds[name].format.values(t) for name, t in self.texts.items()}
+
+
 def check_members(
     members: Mapping[str, bytes], settings: BrokerSettings, config: HostConfig, source: str
 ) -> dict[str, str]:
@@ -151,9 +170,11 @@ class SharedConfig:
     ) -> None:
         self.config = config
         self.archive = archive or ConfigArchive.in_domain(config.ha_dir)
+        self.ovf_store = OvfStore(config.ha_dir)
         self._settings = settings
         self._local_lock = config.local_config_lock
         self._types = {kind.name: kind for kind in config_types(config, settings)}
+        self._ovf_vm = ConfigType("vm", OvfVmFormat(), in_ovf_store=True)
 
     @property
     def type_names(self) -> tuple[str, ...]:
@@ -167,23 +188,38 @@ class SharedConfig:
             raise ConfigTypeError(config_type, self.type_names)
         return [config_type]
 
-    def _read(self, names: list[str]) -> tuple[ArchiveSnapshot | None, dict[str, str]]:
-        """One archive read (when a named type lives there) and the local files."""
-        snapshot: ArchiveSnapshot | None = None
-        texts: dict[str, str] = {}
+    def _read(self, names: list[str]) -> _Reading:
+        """One archive read (when a named type lives there), the OVF_STORE (for vm), and
+        the local files."""
+        reading = _Reading()
         for name in names:
             kind = self._types[name]
+            if name == self._ovf_vm.name and self._read_vm_ovf(reading):
+                assert reading.ovf is not None
+                reading.kinds[name] = self._ovf_vm
+                reading.texts[name] = _text(
+                    member_name(reading.ovf.document.vm.vm_id),
+                    reading.ovf.data,
+                    str(reading.ovf.copy.path),
+                )
+                continue
+            reading.kinds[name] = kind
             if kind.member is not None:
-                snapshot = snapshot or self.archive.read()
-                data = snapshot.members[kind.member]
-                texts[name] = _text(kind.member, data, str(self.archive.path))
+                reading.archive = reading.archive or self.archive.read()
+                data = reading.archive.members[kind.member]
+                reading.texts[name] = _text(kind.member, data, str(self.archive.path))
             else:
                 assert kind.path is not None
-                texts[name] = _read_local(kind.path)
-        return snapshot, texts
+                reading.texts[name] = _read_local(kind.path)
+        return reading
 
-    def _values(self, texts: Mapping[str, str]) -> dict[str, dict[str, str]]:
-        return {name: self._types[name].format.values(text) for name, text in texts.items()}
+    def _read_vm_ovf(self, reading: _Reading) -> bool:
+        """Whether the engine VM's OVF is in the OVF_STORE (then in ``reading``)."""
+        if not self.config.vm_id:
+            return False
+        reading.store = self.ovf_store.read()
+        reading.ovf = reading.store.vm_ovf(self.config.vm_id)
+        return reading.ovf is not None
 
     def _find(self, key: str, values: Mapping[str, Mapping[str, str]]) -> str:
         found = [name for name, keys in values.items() if key in keys]
@@ -195,21 +231,19 @@ class SharedConfig:
 
     def get_all(self, config_type: str | None = None) -> dict[str, dict[str, str]]:
         """``{type: {key: value}}``, keys sorted."""
-        _, texts = self._read(self._select(config_type))
-        return {name: dict(sorted(v.items())) for name, v in self._values(texts).items()}
+        values = self._read(self._select(config_type)).values()
+        return {name: dict(sorted(v.items())) for name, v in values.items()}
 
     def keys(self, config_type: str | None = None) -> dict[str, list[str]]:
         return {name: list(values) for name, values in self.get_all(config_type).items()}
 
     def locate(self, key: str, config_type: str | None = None) -> str:
         """The one type holding ``key`` (the type checked first, then the key)."""
-        _, texts = self._read(self._select(config_type))
-        return self._find(key, self._values(texts))
+        return self._find(key, self._read(self._select(config_type)).values())
 
     def get(self, key: str, config_type: str | None = None) -> tuple[str, str]:
         """``(value, type)``."""
-        _, texts = self._read(self._select(config_type))
-        values = self._values(texts)
+        values = self._read(self._select(config_type)).values()
         kind = self._find(key, values)
         return values[kind][key], kind
 
@@ -217,18 +251,28 @@ class SharedConfig:
     def set(self, key: str, value: str, config_type: str | None = None) -> ConfigChange | None:
         """Set one key; None when it already had that value (nothing is written)."""
         value = _clean_value(key, value)
-        snapshot, texts = self._read(self._select(config_type))
-        values = self._values(texts)
-        kind = self._types[self._find(key, values)]
-        if values[kind.name][key] == value:
+        reading = self._read(self._select(config_type))
+        values = reading.values()
+        name = self._find(key, values)
+        if values[name][key] == value:
             return None
+        kind = reading.kinds[name]
         if kind.path is not None:
             return self._set_local(kind, kind.path, key, value)
+        new = kind.format.update(reading.texts[name], key, value)
+        if kind.in_ovf_store:
+            assert reading.store is not None and reading.ovf is not None
+            found = reading.ovf
+            assert found.copy.members is not None
+            ovf_name = member_name(found.document.vm.vm_id)
+            members = {**found.copy.members, ovf_name: new.encode()}
+            self.ovf_store.replace(reading.store.expected, members)
+            return ConfigChange(name, sha256(found.data), sha256(new.encode()))
+        snapshot = reading.archive
         assert snapshot is not None and kind.member is not None
-        new = kind.format.update(texts[kind.name], key, value)
         members = {**snapshot.members, kind.member: new.encode(), VERSION: __version__.encode()}
         after = self.archive.replace(snapshot.checksum, members)
-        return ConfigChange(kind.name, snapshot.checksum, after.checksum)
+        return ConfigChange(name, snapshot.checksum, after.checksum)
 
     def _set_local(self, kind: ConfigType, path: Path, key: str, value: str) -> ConfigChange | None:
         """A read-modify-write under this host's lock: local files need no optimism."""

@@ -4,19 +4,22 @@ A format answers three questions about one file's text: which keys can be read a
 they hold (``values``), what the text becomes with one key set (``update``), and whether
 a text is acceptable at all (``validate``, the same check the file's reader makes).
 ``update`` always validates its result, so a bad value is refused before anything is
-written. The engine VM's format sits behind the same small interface so that its
-definition can later move to the OVF_STORE without touching the callers.
+written. The engine VM has two formats behind the same interface, with the same keys: its
+OVF (in the OVF_STORE) and, before there is one, the archive's ``vm.conf``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hosted_engine.config import ha_state, host, ini, keyvalue
-from hosted_engine.errors import ConfigError, UsageError
+from hosted_engine.errors import ConfigError, OvfEditError, UsageError
 from hosted_engine.vm import definition
+
+if TYPE_CHECKING:
+    from hosted_engine.vm.ovf import OvfDocument
 
 BrokerSettings = Callable[[str], Mapping[str, str]]
 """The effective settings of a broker.conf text, defaults filled in, under their file
@@ -60,6 +63,8 @@ HOST_KEYS = (
     "log_dir",
     "lease_backend",
     "vm_backend",
+    "process_command",
+    "process_data_dir",
     "timing_profile",
 )
 # Readable but never set here: changing one would detach the host from its slot, its
@@ -155,16 +160,37 @@ class BrokerConfFormat:
         self._settings(text)
 
 
-# --- vm.conf (vm) ---------------------------------------------------------------------------
+# --- the engine VM (vm): vm.conf, or its OVF ---------------------------------------------------
 
 VM_SCALARS = ("memSize", "minAllocatedMem", "sockets", "coresPerSocket", "threadsPerCore")
 _NIC_KEY = re.compile(r"^nic(\d+)\.(?:macAddr|network|model|linkActive)$")
 
 
-class VmConfFormat:
-    """The engine VM's sizing and NICs, named as ``VmDefinition.to_values()`` names them.
+def definition_values(vm: definition.VmDefinition, indices: list[int]) -> dict[str, str]:
+    """The editable keys of ``vm``, its NICs numbered by ``indices``, named as
+    ``hosted-engine --show-vm-definition --json`` names them."""
+    out = {
+        "memSize": str(vm.mem_size_mib),
+        "minAllocatedMem": str(vm.min_allocated_mib),
+        "sockets": str(vm.sockets),
+        "coresPerSocket": str(vm.cores_per_socket),
+        "threadsPerCore": str(vm.threads_per_core),
+    }
+    for index, nic in zip(indices, vm.nics, strict=True):
+        out |= {f"nic{index}.{field}": str(v) for field, v in nic.to_dict().items()}
+        out[f"nic{index}.linkActive"] = str(nic.link_active).lower()
+    return out
 
-    Only the NICs the definition has can be edited; the VM's identity and command cannot.
+
+def _require_value(key: str, value: str) -> None:
+    if not value:
+        raise UsageError(f"Invalid value for {key}: the engine VM's {key} cannot be empty")
+
+
+class VmConfFormat:
+    """The engine VM's sizing and NICs in a vm.conf, as ``VmDefinition.to_values()`` names them.
+
+    Only the NICs the definition has can be edited; the VM's identity cannot.
     """
 
     source = "vm.conf"
@@ -175,25 +201,45 @@ class VmConfFormat:
         return definition.from_values(raw, self.source), indices
 
     def values(self, text: str) -> dict[str, str]:
-        vm, indices = self._definition(text)
-        out = {
-            "memSize": str(vm.mem_size_mib),
-            "minAllocatedMem": str(vm.min_allocated_mib),
-            "sockets": str(vm.sockets),
-            "coresPerSocket": str(vm.cores_per_socket),
-            "threadsPerCore": str(vm.threads_per_core),
-        }
-        for index, nic in zip(indices, vm.nics, strict=True):
-            out |= {f"nic{index}.{field}": str(v) for field, v in nic.to_dict().items()}
-            out[f"nic{index}.linkActive"] = str(nic.link_active).lower()
-        return out
+        return definition_values(*self._definition(text))
 
     def update(self, text: str, key: str, value: str) -> str:
-        if not value:
-            raise UsageError(f"Invalid value for {key}: the engine VM's {key} cannot be empty")
+        _require_value(key, value)
         new = keyvalue.update_text(text, {key: value})
         self.validate(new)
         return new
 
     def validate(self, text: str) -> None:
         self._definition(text)
+
+
+class OvfVmFormat:
+    """The engine VM's OVF (UTF-8 XML), with the keys of :class:`VmConfFormat`.
+
+    NICs are numbered as the OVF orders its NICs that have a MAC address. An edit changes
+    only the elements that hold the value (the OVF codec's ``OvfDocument.set``).
+    """
+
+    source = "OVF"
+
+    @staticmethod
+    def _parse(text: str) -> OvfDocument:
+        from hosted_engine.vm.ovf import parse_ovf  # lxml: only for the verbs that need it
+
+        return parse_ovf(text.encode())
+
+    def values(self, text: str) -> dict[str, str]:
+        vm = self._parse(text).to_definition()
+        return definition_values(vm, list(range(1, len(vm.nics) + 1)))
+
+    def update(self, text: str, key: str, value: str) -> str:
+        _require_value(key, value)
+        document = self._parse(text)
+        document.set(key, value)
+        try:
+            return document.to_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise OvfEditError(f"cannot set {key}: the OVF is not encoded as UTF-8") from None
+
+    def validate(self, text: str) -> None:
+        self._parse(text)

@@ -2,13 +2,15 @@
 
 DIR/lab.json                 what `up` created (hosts, profile, engine URL, ids)
 DIR/storage/<sdUUID>/...     the shared storage domain (metadata, lockspace, the shared
-                             configuration archive with the engine VM's vm.conf)
+                             configuration archive with the engine VM's initial vm.conf,
+                             the OVF_STORE with its OVF, images/engine-disk: the VM's "disk")
 DIR/hosts/hostN/hosted-engine.conf, run/, state/ (the broker's config cache), log/
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import socket
 import sys
@@ -22,6 +24,8 @@ from hosted_engine.config import keyvalue
 from hosted_engine.errors import UsageError
 from hosted_engine.storage.config_archive import ConfigArchive
 from hosted_engine.storage.domain import create_domain
+from hosted_engine.storage.ovf_store import OvfStore
+from hosted_engine.vm.definition import from_values
 
 MANIFEST = "lab.json"
 
@@ -64,8 +68,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def create_lab(lab_dir: Path, hosts: int, profile: str) -> LabManifest:
-    """Lay out a fresh lab; refuses a non-empty directory that is not a lab."""
+def create_lab(lab_dir: Path, hosts: int, profile: str, *, ovf_store: bool = True) -> LabManifest:
+    """Lay out a fresh lab; refuses a non-empty directory that is not a lab.
+
+    The engine VM's definition starts as the archive's vm.conf and, unless ``ovf_store``
+    is False (a domain from before the OVF_STORE), is converted into the OVF_STORE as the
+    upgrade path does, so the lab runs the engine VM from its OVF.
+    """
     if not 1 <= hosts <= 64:
         raise UsageError(f"--hosts must be between 1 and 64 (got {hosts})")
     if lab_dir.exists() and any(lab_dir.iterdir()):
@@ -77,15 +86,6 @@ def create_lab(lab_dir: Path, hosts: int, profile: str) -> LabManifest:
     storage = lab_dir / "storage"
     storage.mkdir()
     ha_dir = create_domain(storage, manifest.sd_uuid)
-    data_dir = ha_dir.parent / "images" / "engine-disk"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "hosted_engine.lab.engine_service",
-        "--listen",
-        f"127.0.0.1:{manifest.engine_port}",
-    ]
     vm_conf = {
         "vmId": manifest.vm_id,
         "vmName": "HostedEngine",
@@ -95,8 +95,6 @@ def create_lab(lab_dir: Path, hosts: int, profile: str) -> LabManifest:
         "nic1.network": "ovirtmgmt",
         "nic1.model": "virtio",
         "nic1.linkActive": "true",
-        "command": " ".join(command),
-        "dataDir": str(data_dir),
     }
     shared_conf = {
         k: v for k, v in _host_values(lab_dir, manifest, 1).items() if k not in _PER_HOST_KEYS
@@ -109,12 +107,14 @@ def create_lab(lab_dir: Path, hosts: int, profile: str) -> LabManifest:
                 "# The shared copy of hosted-engine.conf, for hosts deployed later.", shared_conf
             ).encode(),
             "broker.conf": load_template("broker.conf").encode(),
-            "vm.conf": _key_values(
-                "# The engine VM of the lab: the built-in engine service as a supervised process.",
-                vm_conf,
-            ).encode(),
+            "vm.conf": _key_values("# The engine VM of the lab.", vm_conf).encode(),
         }
     )
+    if ovf_store:
+        from hosted_engine.vm.ovf import ovf_from_definition
+
+        ovf = ovf_from_definition(from_values(vm_conf))
+        OvfStore(ha_dir).put_vm_ovf(manifest.vm_id, ovf, "lab", overwrite=False)
     for host_id in range(1, hosts + 1):
         write_host_config(lab_dir, manifest, host_id)
     (lab_dir / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
@@ -129,7 +129,17 @@ def _key_values(header: str, values: dict[str, str]) -> str:
 
 
 def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str, str]:
+    """This host's hosted-engine.conf; the engine VM is the built-in engine service, run by
+    the process backend with the domain's ``images/engine-disk`` as its disk."""
     hdir = host_dir(lab_dir, host_id)
+    engine = [
+        sys.executable,
+        "-m",
+        "hosted_engine.lab.engine_service",
+        "--listen",
+        f"127.0.0.1:{manifest.engine_port}",
+    ]
+    domain_dir = lab_dir / "storage" / manifest.sd_uuid
     return {
         "host_id": str(host_id),
         "sdUUID": manifest.sd_uuid,
@@ -145,6 +155,8 @@ def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str
         "state_dir": str(hdir / "state"),
         "log_dir": str(hdir / "log"),
         "timing_profile": manifest.profile,
+        "process_command": shlex.join(engine),
+        "process_data_dir": str(domain_dir / "images" / "engine-disk"),
     }
 
 

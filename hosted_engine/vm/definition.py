@@ -1,11 +1,17 @@
 """The engine VM definition: what the VM is, independent of how a backend runs it.
 
-Read for now from a ``vm.conf`` ``key=value`` file. Keys: ``vmId`` (required),
-``vmName``, ``memSize`` and ``minAllocatedMem`` (MiB), ``sockets``, ``coresPerSocket``,
-``threadsPerCore``, ``maxVCpus``, ``nic<N>.macAddr|network|model|linkActive``, and, for the
-process backend, ``command`` (shell-quoted) and ``dataDir`` (a directory on the shared
-domain that plays the VM's disk). The legacy ``smp`` key means that many sockets.
-Unknown keys are kept in ``extra`` so a round trip loses nothing.
+It comes from the engine VM's OVF in the OVF_STORE or, before the engine has one, from a
+``vm.conf`` ``key=value`` file, and travels as one (the broker's cached copy). Keys:
+``vmId`` (required), ``vmName``, ``memSize`` and ``minAllocatedMem`` (MiB), ``sockets``,
+``coresPerSocket``, ``threadsPerCore``, ``maxVCpus``, ``bootImageId`` (the image of the
+boot disk on the storage domain) and ``nic<N>.macAddr|network|model|linkActive``. The
+legacy ``smp`` key means that many sockets. Unknown keys are kept in ``extra`` so a round
+trip loses nothing.
+
+How a backend runs the VM is that backend's configuration, not the VM's. A legacy
+vm.conf may still carry the process backend's ``command`` (shell-quoted) and ``dataDir``;
+they stay in ``extra``, and ``command`` is checked here so that a file whose command
+could never run is refused when it is read, not when the VM should start.
 """
 
 from __future__ import annotations
@@ -31,10 +37,13 @@ _SCALARS = (
     "threadsPerCore",
     "maxVCpus",
     "smp",
-    "command",
-    "dataDir",
+    "bootImageId",
 )
 MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+# an image id names a directory of the domain: one path component, never "." or ".."
+_IMAGE_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
+LEGACY_COMMAND = "command"
+LEGACY_DATA_DIR = "dataDir"
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,7 @@ class VmDefinition:
     threads_per_core: int = 1
     max_vcpus: int | None = None
     nics: tuple[Nic, ...] = ()
-    command: tuple[str, ...] = ()
-    data_dir: Path | None = None
+    boot_image_id: str | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -89,6 +97,7 @@ class VmDefinition:
             "threadsPerCore": self.threads_per_core,
             "maxVCpus": self.max_vcpus,
             "smp": self.smp,
+            "bootImageId": self.boot_image_id,
             "nics": [nic.to_dict() for nic in self.nics],
         }
 
@@ -111,12 +120,21 @@ class VmDefinition:
             values[f"nic{index}.network"] = nic.network
             values[f"nic{index}.model"] = nic.model
             values[f"nic{index}.linkActive"] = str(nic.link_active).lower()
-        if self.command:
-            values["command"] = shlex.join(self.command)
-        if self.data_dir is not None:
-            values["dataDir"] = str(self.data_dir)
+        if self.boot_image_id is not None:
+            values["bootImageId"] = self.boot_image_id
         values.update(self.extra)
         return values
+
+    def to_text(self, header: str = "") -> str:
+        """A vm.conf holding ``to_values()``; refuses a value no ``key=value`` line can carry."""
+        lines = [header] if header else []
+        for key, value in self.to_values().items():
+            if not value.isprintable() or value != value.strip():
+                raise VmDefinitionError(
+                    f"the engine VM's {key} {value[:40]!r} cannot be written to a vm.conf line"
+                )
+            lines.append(f"{key}={value}\n")
+        return "".join(lines)
 
 
 def _int(values: Mapping[str, str], key: str, source: str) -> int | None:
@@ -168,10 +186,10 @@ def from_values(values: Mapping[str, str], source: str = "vm.conf") -> VmDefinit
     vm_id = values.get("vmId", "").strip()
     if not vm_id:
         raise VmDefinitionError(f"{source}: vmId is missing")
-    try:
-        command = tuple(shlex.split(values.get("command", "")))
-    except ValueError as e:
-        raise VmDefinitionError(f"{source}: command cannot be parsed: {e}") from None
+    legacy_command(values, source)
+    boot_image_id = values.get("bootImageId") or None
+    if boot_image_id is not None and not _IMAGE_ID.match(boot_image_id):
+        raise VmDefinitionError(f"{source}: bootImageId {boot_image_id!r} is not an image id")
     mem = _int(values, "memSize", source) or 1024
     min_mem = _int(values, "minAllocatedMem", source)
     if min_mem is not None and min_mem > mem:
@@ -189,10 +207,17 @@ def from_values(values: Mapping[str, str], source: str = "vm.conf") -> VmDefinit
         threads_per_core=_int(values, "threadsPerCore", source) or 1,
         max_vcpus=_int(values, "maxVCpus", source),
         nics=_nics(values, source),
-        command=command,
-        data_dir=Path(values["dataDir"]) if values.get("dataDir") else None,
+        boot_image_id=boot_image_id,
         extra={k: v for k, v in values.items() if k not in _SCALARS and not _NIC_KEY.match(k)},
     )
+
+
+def legacy_command(values: Mapping[str, str], source: str = "vm.conf") -> tuple[str, ...]:
+    """The process backend's command as a legacy vm.conf gave it; () when it has none."""
+    try:
+        return tuple(shlex.split(values.get(LEGACY_COMMAND, "")))
+    except ValueError as e:
+        raise VmDefinitionError(f"{source}: command cannot be parsed: {e}") from None
 
 
 def load_definition(path: str | Path) -> VmDefinition:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import ConfigError
 from hosted_engine.vm.base import VmBackend
-from hosted_engine.vm.process import ProcessVmBackend
+from hosted_engine.vm.process import PayloadSettings, ProcessVmBackend
 
 
 def backend_for(config: HostConfig) -> VmBackend:
@@ -17,5 +17,6 @@ def backend_for(config: HostConfig) -> VmBackend:
         config.host_id,
         config.hostname,
         config.lease_backend,
+        payload=PayloadSettings(config.process_command, config.process_data_dir, config.images_dir),
         shutdown_grace=config.timing.vm_shutdown_grace,
     )

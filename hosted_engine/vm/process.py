@@ -4,6 +4,11 @@ The agent never runs the VM itself; it starts :mod:`hosted_engine.vm.supervisor`
 holds the VM lease for the VM's whole life, and from then on only reads the run dir and
 sends signals. So this object holds no state worth keeping: an agent that restarts builds
 a new backend on the same run dir and finds the VM where it left it.
+
+What runs as the payload is this backend's own configuration (:class:`PayloadSettings`,
+from ``process_command`` and ``process_data_dir`` in hosted-engine.conf), not part of the
+hypervisor-neutral VM definition. The payload is told what it runs with: the definition
+as JSON in the file ``$HOSTED_ENGINE_VM_DEFINITION`` names.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
 
-from hosted_engine.errors import ConfigError, VmError
+from hosted_engine.errors import ConfigError, HostedEngineError, VmError
 from hosted_engine.vm.base import (
     AlreadyRunning,
     ExitReason,
@@ -35,7 +41,7 @@ from hosted_engine.vm.base import (
     VmStats,
     VmStatus,
 )
-from hosted_engine.vm.definition import VmDefinition
+from hosted_engine.vm.definition import LEGACY_DATA_DIR, VmDefinition, legacy_command
 from hosted_engine.vm.supervisor import (
     LEASE_BACKENDS,
     RunDir,
@@ -85,6 +91,31 @@ def _payload_stopped(pid: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class PayloadSettings:
+    """What the backend runs as the engine VM, and the directory that plays its disk.
+
+    ``command`` and ``data_dir`` are this host's configuration. Without them the backend
+    takes what the definition offers: the boot disk's image directory on the domain
+    (``images_dir/<bootImageId>``, for a definition from an OVF), then the ``command`` and
+    ``dataDir`` of a legacy vm.conf, so domains set up before the OVF_STORE keep running.
+    """
+
+    command: tuple[str, ...] = ()
+    data_dir: Path | None = None
+    images_dir: Path | None = None
+
+    def for_definition(self, definition: VmDefinition) -> tuple[tuple[str, ...], Path | None]:
+        """``(command, data dir)``; the command is () when nobody configured one."""
+        command = self.command or legacy_command(definition.extra, "the VM definition")
+        data_dir = self.data_dir
+        if data_dir is None and definition.boot_image_id and self.images_dir is not None:
+            data_dir = self.images_dir / definition.boot_image_id
+        if data_dir is None and definition.extra.get(LEGACY_DATA_DIR):
+            data_dir = Path(definition.extra[LEGACY_DATA_DIR])
+        return command, data_dir
+
+
 class ProcessVmBackend:
     def __init__(
         self,
@@ -94,6 +125,7 @@ class ProcessVmBackend:
         hostname: str,
         lease_backend: str = "fcntl",
         *,
+        payload: PayloadSettings | None = None,
         shutdown_grace: float = 120.0,
         start_check: float = 0.5,
         start_timeout: float = 15.0,
@@ -111,6 +143,7 @@ class ProcessVmBackend:
         self.host_id = host_id
         self.hostname = hostname
         self.lease_backend = lease_backend
+        self.payload = payload or PayloadSettings()
         self.shutdown_grace = shutdown_grace
         self.start_check = start_check
         self.start_timeout = start_timeout
@@ -120,24 +153,32 @@ class ProcessVmBackend:
 
     # --- start -----------------------------------------------------------------------------
     def start(self, definition: VmDefinition) -> StartResult:
-        if not definition.command:
-            return StartFailed("the VM definition has no command to run")
+        try:
+            command, data_dir = self.payload.for_definition(definition)
+        except HostedEngineError as e:
+            return StartFailed(str(e))
+        if not command:
+            return StartFailed(
+                "no command to run as the engine VM: set process_command in hosted-engine.conf"
+            )
         with self._start_lock:
             current = self.status()
             if current.state is not VmState.DOWN:
                 return AlreadyRunning(current)
             # A supervisor that has recorded "down" (lease already free) may still be exiting.
             self._supervisor_gone(2.0)
-            return self._run_supervisor(definition)
+            return self._run_supervisor(definition, command, data_dir)
 
-    def _run_supervisor(self, definition: VmDefinition) -> StartResult:
+    def _run_supervisor(
+        self, definition: VmDefinition, command: tuple[str, ...], data_dir: Path | None
+    ) -> StartResult:
         self.run_dir.path.mkdir(parents=True, exist_ok=True)
         self.run_dir.clear_request()
         read_fd, write_fd = os.pipe()
         try:
             with open(self.run_dir.supervisor_log, "ab") as log:
                 starter = subprocess.Popen(
-                    self._supervisor_command(definition, write_fd),
+                    self._supervisor_command(definition, command, data_dir, write_fd),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=log,
@@ -160,7 +201,14 @@ class ProcessVmBackend:
             starter.wait()
         return self._start_result(line)
 
-    def _supervisor_command(self, definition: VmDefinition, report_fd: int) -> list[str]:
+    def _supervisor_command(
+        self,
+        definition: VmDefinition,
+        command: tuple[str, ...],
+        data_dir: Path | None,
+        report_fd: int,
+    ) -> list[str]:
+        optional = [] if data_dir is None else [f"--data-dir={data_dir}"]
         return [
             sys.executable,
             "-m",
@@ -171,6 +219,8 @@ class ProcessVmBackend:
             f"--host-id={self.host_id}",
             f"--hostname={self.hostname}",
             f"--definition={json.dumps(definition.to_values())}",
+            f"--command={json.dumps(command)}",
+            *optional,
             f"--grace={self.shutdown_grace}",
             f"--start-check={self.start_check}",
             f"--report-fd={report_fd}",

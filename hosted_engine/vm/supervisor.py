@@ -20,7 +20,8 @@ One run dir per host:
 ``shutdown.request``
     ``{"grace": seconds}``, written before SIGTERM to choose the grace period.
 ``definition.json``
-    the definition the payload was started with (vm.conf keys).
+    the definition the payload was started with, in the JSON shape of
+    ``hosted-engine --show-vm-definition --json`` (``VmDefinition.to_dict``).
 ``supervisor.log``, ``payload.log``
 
 Requests are signals to the supervisor: SIGTERM = graceful shutdown (SIGTERM and SIGCONT
@@ -56,7 +57,7 @@ import psutil
 from hosted_engine.errors import LeaseError, LeaseHeldError, VmError
 from hosted_engine.locking import FcntlLeaseManager, Lease, LeaseManager, ranges
 from hosted_engine.vm.base import ExitReason, VmState, VmStatus
-from hosted_engine.vm.definition import VmDefinition, from_values
+from hosted_engine.vm.definition import from_values
 
 log = logging.getLogger("hosted_engine.vm.supervisor")
 
@@ -198,14 +199,18 @@ def scrubbed_environment(base: Mapping[str, str]) -> dict[str, str]:
 
 
 def payload_environment(
-    base: Mapping[str, str], definition: VmDefinition, host_id: int, definition_file: Path
+    base: Mapping[str, str],
+    vm_id: str,
+    host_id: int,
+    definition_file: Path,
+    data_dir: Path | None,
 ) -> dict[str, str]:
     env = {k: v for k, v in base.items() if not k.startswith(ENV_PREFIX)}
-    env[VM_ID_ENV] = definition.vm_id
+    env[VM_ID_ENV] = vm_id
     env["HOSTED_ENGINE_HOST_ID"] = str(host_id)
     env["HOSTED_ENGINE_VM_DEFINITION"] = str(definition_file)
-    if definition.data_dir is not None:
-        env["HOSTED_ENGINE_DATA_DIR"] = str(definition.data_dir)
+    if data_dir is not None:
+        env["HOSTED_ENGINE_DATA_DIR"] = str(data_dir)
     return env
 
 
@@ -230,12 +235,14 @@ def _dies_with_parent() -> Callable[[], None]:
 
 
 def _spawn_payload(
-    definition: VmDefinition, host_id: int, run_dir: RunDir, lease_fds: tuple[int, ...]
+    args: argparse.Namespace, vm_id: str, run_dir: RunDir, lease_fds: tuple[int, ...]
 ) -> subprocess.Popen[bytes]:
-    env = payload_environment(os.environ, definition, host_id, run_dir.definition_file)
+    env = payload_environment(
+        os.environ, vm_id, args.host_id, run_dir.definition_file, args.data_dir
+    )
     with open(run_dir.payload_log, "ab") as output:
         return subprocess.Popen(
-            definition.command,
+            args.command,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=output,
@@ -404,15 +411,15 @@ def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) ->
         return 1
     log.info("holding the VM lease for %s", definition.vm_id)
     try:
-        _write_atomic(run_dir.definition_file, json.dumps(definition.to_values(), indent=2))
-        payload = _spawn_payload(definition, args.host_id, run_dir, lease.inheritable_fds())
+        _write_atomic(run_dir.definition_file, json.dumps(definition.to_dict(), indent=2))
+        payload = _spawn_payload(args, definition.vm_id, run_dir, lease.inheritable_fds())
     except (OSError, subprocess.SubprocessError) as e:
         lease.release()
-        reason = f"cannot run {definition.command[0]!r}: {getattr(e, 'strerror', None) or e}"
+        reason = f"cannot run {args.command[0]!r}: {getattr(e, 'strerror', None) or e}"
         down(ExitReason.START_FAILED, reason)
         reporter.send(outcome="failed", reason=reason)
         return 1
-    log.info("payload pid %d: %s", payload.pid, " ".join(definition.command))
+    log.info("payload pid %d: %s", payload.pid, " ".join(args.command))
     _publish(run_dir, record(VmState.UP, pid=payload.pid))
 
     run = _PayloadRun(payload, run_dir, record, reporter, args.grace, args.start_check)
@@ -433,6 +440,13 @@ def _detach() -> None:
     os.setsid()
 
 
+def _command(text: str) -> list[str]:
+    command = json.loads(text)
+    if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+        raise ValueError("the command must be a non-empty JSON list of strings")
+    return list(command)
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m hosted_engine.vm.supervisor")
     p.add_argument("--run-dir", type=Path, required=True)
@@ -441,6 +455,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--host-id", type=int, required=True)
     p.add_argument("--hostname", required=True)
     p.add_argument("--definition", required=True, help="the VM definition, vm.conf keys as JSON")
+    p.add_argument("--command", type=_command, required=True, help="the payload, a JSON list")
+    p.add_argument("--data-dir", type=Path, help="the payload's data directory")
     p.add_argument("--grace", type=float, default=120.0, help="shutdown grace without a request")
     p.add_argument("--start-check", type=float, default=0.5, help="a payload exiting sooner failed")
     p.add_argument("--report-fd", type=int, help="where the start outcome is written")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -44,7 +43,7 @@ CARRIED_EXTRA = ("cpuType", "emulatedMachine", "display")
 def ovf_fields(defn: VmDefinition) -> VmDefinition:
     """What an OVF carries of a definition: all but the process backend's command/dataDir."""
     extra = {k: v for k, v in defn.extra.items() if k in CARRIED_EXTRA}
-    return dataclasses.replace(defn, command=(), data_dir=None, extra=extra)
+    return dataclasses.replace(defn, extra=extra)
 
 
 def test_legacy_vm_conf_reads_back_the_same() -> None:
@@ -132,11 +131,13 @@ def definitions(draw: st.DrawFn) -> VmDefinition:
         threads_per_core=threads,
         max_vcpus=draw(st.none() | st.integers(sockets * cores * threads, 4096)),
         nics=nics,
-        command=("/bin/sleep", "1"),
-        data_dir=Path("/srv/he"),
-        extra=draw(
-            st.fixed_dictionaries({}, optional={"cpuType": names, "emulatedMachine": names})
-        ),
+        extra={
+            "command": "/bin/sleep 1",
+            "dataDir": "/srv/he",
+            **draw(
+                st.fixed_dictionaries({}, optional={"cpuType": names, "emulatedMachine": names})
+            ),
+        },
     )
 
 

@@ -54,7 +54,9 @@ def _no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def lab_files(tmp_path: Path) -> LabFiles:
     lab_dir = tmp_path / "lab"
-    return LabFiles(lab_dir, create_lab(lab_dir, 2, "fast"))
+    # the vm type on the archive's vm.conf (a domain without an OVF_STORE): the OVF_STORE
+    # and the vm type on it are tested in tests/ovfstore
+    return LabFiles(lab_dir, create_lab(lab_dir, 2, "fast", ovf_store=False))
 
 
 Cli = Callable[..., Result]

@@ -163,6 +163,8 @@ def test_the_broker_refreshes_on_demand_and_reports_the_cache(
         "age": 0.0,
         "error": None,
         "failures": 0,
+        "vm_source": "vm.conf",
+        "warning": None,
     }
     assert load_broker_conf(config.broker_conf_path).source_email == "ha@lab"
     clock.advance(4)

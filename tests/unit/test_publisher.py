@@ -54,7 +54,6 @@ def report(clock: FakeClock, **kw: object) -> AgentReport:
         maintenance=False,
         stopped=False,
         metadata={},
-        conf_timestamp=0,
         received_at=clock.monotonic(),
     )
     base.update(kw)

@@ -16,9 +16,8 @@ def test_round_trip_keeps_everything() -> None:
         threads_per_core=2,
         max_vcpus=16,
         nics=(Nic("00:16:3e:00:00:01"), Nic("00:16:3e:00:00:02", "lab", "e1000", False)),
-        command=("/bin/echo", "a b"),
-        data_dir=Path("/srv/disk"),
-        extra={"custom": "1"},
+        boot_image_id="1b52d184-a370-48a7-8335-a4755b01ec0a",
+        extra={"custom": "1", "command": "/bin/echo 'a b'", "dataDir": "/srv/disk"},
     )
     assert from_values(d.to_values()) == d
     assert d.smp == 4

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from vm_helpers import gone, wait_until
 
-from hosted_engine.vm.process import ProcessVmBackend
+from hosted_engine.vm.process import PayloadSettings, ProcessVmBackend
 
 MARK = "VM_TEST_MARK"  # not HOSTED_ENGINE_*: those are scrubbed from the payload's env
 
@@ -59,10 +59,17 @@ def ha_dir(tmp_path: Path) -> Path:
 def make_backend(tmp_path: Path, ha_dir: Path) -> Callable[..., ProcessVmBackend]:
     """A backend of host ``host_id``: its own run dir, the shared ha dir."""
 
-    def make(host_id: int = 1, **options: float) -> ProcessVmBackend:
+    def make(
+        host_id: int = 1, payload: PayloadSettings | None = None, **options: float
+    ) -> ProcessVmBackend:
         options.setdefault("start_check", 0.3)
         return ProcessVmBackend(
-            tmp_path / f"run-host{host_id}", ha_dir, host_id, f"host{host_id}", **options
+            tmp_path / f"run-host{host_id}",
+            ha_dir,
+            host_id,
+            f"host{host_id}",
+            payload=payload,
+            **options,
         )
 
     return make

@@ -16,7 +16,7 @@ from vm_helpers import free_port, wait_until
 from hosted_engine.vm.base import ExitReason, Started, StopResult, VmState
 from hosted_engine.vm.definition import VmDefinition
 from hosted_engine.vm.health import check_liveliness
-from hosted_engine.vm.process import ProcessVmBackend
+from hosted_engine.vm.process import PayloadSettings, ProcessVmBackend
 
 HEALTH = "/ovirt-engine/services/health"
 
@@ -74,8 +74,9 @@ def test_engine_vm_through_the_process_backend(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    vm = VmDefinition(vm_id="engine-1", command=engine_command(port), data_dir=tmp_path / "disk")
-    backend = make_backend(host_id=2)
+    vm = VmDefinition(vm_id="engine-1")
+    payload = PayloadSettings(command=engine_command(port), data_dir=tmp_path / "disk")
+    backend = make_backend(host_id=2, payload=payload)
 
     assert isinstance(backend.start(vm), Started)
     wait_until(lambda: check_liveliness(url + HEALTH, 1.0), what="the engine VM healthy")

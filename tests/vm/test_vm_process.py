@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -35,8 +36,15 @@ IGNORES_SIGTERM = (
 )
 
 
-def definition(vm_id: str, command: tuple[str, ...] = SLEEPER, **kw: object) -> VmDefinition:
-    return VmDefinition(vm_id=vm_id, command=command, **kw)  # type: ignore[arg-type]
+def definition(
+    vm_id: str, command: tuple[str, ...] = SLEEPER, data_dir: Path | None = None
+) -> VmDefinition:
+    """A definition that carries its payload as a legacy vm.conf did (``command``,
+    ``dataDir``); tests/ovfstore/test_payload.py covers the backend's own settings."""
+    extra = {"command": shlex.join(command)}
+    if data_dir is not None:
+        extra["dataDir"] = str(data_dir)
+    return VmDefinition(vm_id=vm_id, extra=extra)
 
 
 def lease_free(ha_dir: Path, vm_id: str) -> bool:
