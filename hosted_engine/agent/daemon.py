@@ -9,12 +9,9 @@ relying on a restart loop (users-and-numbers P2, BZ 1378310).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sys
 import threading
-from types import FrameType
 from typing import Any
 
 from hosted_engine.agent.executor import Executor
@@ -23,10 +20,10 @@ from hosted_engine.agent.snapshot import RemoteHost, Snapshot
 from hosted_engine.agent.states import AgentState, StateName, after_action, decide, initial_state
 from hosted_engine.clock import Clock, SystemClock
 from hosted_engine.config import ha_state
-from hosted_engine.config.host import HostConfig, load_host_config, require_daemon_keys
+from hosted_engine.config.host import HostConfig
+from hosted_engine.daemon_entry import run_daemon
 from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, RpcError
 from hosted_engine.jsonrpc import RpcClient
-from hosted_engine.logsetup import setup_daemon_logging
 from hosted_engine.vm.base import UNKNOWN_ENGINE_STATUS, EngineStatus
 from hosted_engine.vm.definition import load_definition
 from hosted_engine.vm.factory import backend_for
@@ -177,26 +174,13 @@ class Agent:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hosted-engine-agent", description=__doc__)
-    parser.add_argument("--config", help="hosted-engine.conf (default: $HOSTED_ENGINE_CONFIG)")
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        config = require_daemon_keys(load_host_config(args.config))
-        ScoreWeights.from_overrides(config.score_overrides)
-    except HostedEngineError as e:
-        print(f"hosted-engine-agent: {e}", file=sys.stderr)
-        return 1
-    setup_daemon_logging("agent", config.log_dir, args.debug)
-    stop = threading.Event()
+    def body(config: HostConfig, stop: threading.Event) -> int:
+        log.info("agent for host %d starting", config.host_id)
+        return Agent(config, SystemClock(), stop).run()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info("agent for host %d starting", config.host_id)
-    return Agent(config, SystemClock(), stop).run()
+    return run_daemon(
+        "agent", __doc__, argv, body, lambda c: ScoreWeights.from_overrides(c.score_overrides)
+    )
 
 
 if __name__ == "__main__":

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sys
 import threading
-from types import FrameType
 
 from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
@@ -15,11 +12,11 @@ from hosted_engine.broker.notifications import Notifier, load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
 from hosted_engine.broker.service import BrokerService
 from hosted_engine.clock import SystemClock
-from hosted_engine.config.host import HostConfig, load_host_config, require_daemon_keys
+from hosted_engine.config.host import HostConfig
+from hosted_engine.daemon_entry import run_daemon
 from hosted_engine.errors import HostedEngineError, LeaseHeldError
 from hosted_engine.jsonrpc import RpcServer
 from hosted_engine.locking import lease_manager_for
-from hosted_engine.logsetup import setup_daemon_logging
 from hosted_engine.storage.whiteboard import Whiteboard
 from hosted_engine.vm.base import EngineStatus
 from hosted_engine.vm.factory import backend_for
@@ -85,29 +82,7 @@ def run(config: HostConfig, stop: threading.Event) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hosted-engine-broker", description=__doc__)
-    parser.add_argument("--config", help="hosted-engine.conf (default: $HOSTED_ENGINE_CONFIG)")
-    parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
-    try:
-        config = require_daemon_keys(load_host_config(args.config))
-    except HostedEngineError as e:
-        print(f"hosted-engine-broker: {e}", file=sys.stderr)
-        return 1
-    setup_daemon_logging("broker", config.log_dir, args.debug)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        return run(config, stop)
-    except HostedEngineError as e:
-        log.error("%s", e)
-        print(f"hosted-engine-broker: {e}", file=sys.stderr)
-        return 1
+    return run_daemon("broker", __doc__, argv, run)
 
 
 if __name__ == "__main__":
