@@ -18,16 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hosted_engine.broker.config_cache import (
-    ConfigCache,
-    SourcedDefinition,
-    broker_settings,
-    read_cached_definition,
-)
-from hosted_engine.clock import SystemClock
-from hosted_engine.config import ha_state, keyvalue
 from hosted_engine.config.host import MAX_HOST_ID, HostConfig, load_host_config
-from hosted_engine.config.shared import ConfigChange, SharedConfig
 from hosted_engine.errors import (
     BrokerUnavailableError,
     HostedEngineError,
@@ -39,19 +30,14 @@ from hosted_engine.errors import (
     UsageError,
 )
 from hosted_engine.jsonrpc import RpcClient
-from hosted_engine.storage.config_archive import MAX_ARCHIVE_BYTES
-from hosted_engine.storage.config_archive import MAX_MEMBER_BYTES as MAX_VM_CONF_BYTES
-from hosted_engine.storage.ovf_store import MAX_MEMBER_BYTES, OvfStore, check_vm_ovf
-from hosted_engine.storage.shared_tar import write_atomically
-from hosted_engine.vm.definition import (
-    LEGACY_COMMAND,
-    LEGACY_DATA_DIR,
-    from_values,
-    load_definition,
-)
 
+# Only what every verb needs is imported here: `hosted-engine --vm-status` is a cold
+# process whose start-up time admins feel; each verb imports the rest when it runs.
 if TYPE_CHECKING:
+    from hosted_engine.broker.config_cache import SourcedDefinition
+    from hosted_engine.config.shared import ConfigChange, SharedConfig
     from hosted_engine.locking.base import LeaseManager
+    from hosted_engine.storage.ovf_store import OvfStore
     from hosted_engine.storage.whiteboard import Whiteboard
     from hosted_engine.vm.base import StopResult, VmBackend, VmStatus
     from hosted_engine.vm.ovf import OvfDocument
@@ -129,6 +115,9 @@ class HAClient:
         return Whiteboard(self.config.metadata_path)
 
     def _shared(self) -> SharedConfig:
+        from hosted_engine.broker.config_cache import broker_settings
+        from hosted_engine.config.shared import SharedConfig
+
         return SharedConfig(self.config, broker_settings)
 
     # --- status ---------------------------------------------------------------------------
@@ -184,16 +173,21 @@ class HAClient:
             )
         self._whiteboard().update_global(maintenance=mode is MaintenanceMode.GLOBAL)
         local = mode is MaintenanceMode.LOCAL
+        from hosted_engine.config import ha_state
+
         ha_state.set_flags(
             self.config.ha_state_path, local=local, manual=local, lock=self.config.local_config_lock
         )
 
     def local_maintenance(self) -> bool:
+        from hosted_engine.config import ha_state
+
         return ha_state.local_maintenance(self.config.ha_state_path)
 
     # --- the engine VM ------------------------------------------------------------------
     def vm_start(self) -> str:
         from hosted_engine.vm.base import AlreadyRunning, LeaseHeld, Started, StartFailed
+        from hosted_engine.vm.definition import load_definition
 
         self._require_deployed()
         result = self.backend.start(load_definition(self.config.vm_conf_path))
@@ -337,10 +331,14 @@ class HAClient:
 
     def download_shared_config(self, path: str | Path) -> None:
         """Save the configuration archive (checked first: never hand out a hostile tar)."""
+        from hosted_engine.storage.shared_tar import write_atomically
+
         write_atomically(Path(path), self._shared().download())
 
     def upload_shared_config(self, path: str | Path) -> ConfigChange | None:
         """Replace the whole configuration archive with the tar at ``path``, once checked."""
+        from hosted_engine.storage.config_archive import MAX_ARCHIVE_BYTES
+
         data = _read_file(Path(path), MAX_ARCHIVE_BYTES)
         change = self._shared().upload(data, str(path))
         if change is not None:
@@ -352,6 +350,13 @@ class HAClient:
         """The definition the agent would start now, and whether it is this host's cached
         copy (False: none yet, so it was read from the storage domain as the broker would).
         """
+        from hosted_engine.broker.config_cache import (
+            ConfigCache,
+            SourcedDefinition,
+            read_cached_definition,
+        )
+        from hosted_engine.clock import SystemClock
+
         path = self.config.vm_conf_path
         if path.exists():
             return read_cached_definition(path), True
@@ -362,6 +367,8 @@ class HAClient:
         return SourcedDefinition(shared.vm.definition, shared.vm.source, "", warning), False
 
     def _store(self) -> OvfStore:
+        from hosted_engine.storage.ovf_store import OvfStore
+
         return OvfStore(self.config.ha_dir)
 
     def _vm_id(self) -> str:
@@ -371,6 +378,8 @@ class HAClient:
 
     def download_vm_ovf(self, path: str | Path) -> None:
         """Save the engine VM's OVF (from the first OVF_STORE copy holding a valid one)."""
+        from hosted_engine.storage.shared_tar import write_atomically
+
         found = self._store().read().vm_ovf(self._vm_id())
         if found is None:
             raise OvfStoreError(
@@ -381,11 +390,15 @@ class HAClient:
 
     def read_vm_ovf_file(self, path: str | Path) -> OvfDocument:
         """The OVF at ``path``, checked as the engine VM's (its id is this cluster's vmid)."""
+        from hosted_engine.storage.ovf_store import MAX_MEMBER_BYTES, check_vm_ovf
+
         return check_vm_ovf(_read_file(Path(path), MAX_MEMBER_BYTES), self._vm_id(), str(path))
 
     def upload_vm_ovf(self, path: str | Path, *, force: bool = False) -> bool:
         """Make the OVF at ``path`` the engine VM's, in both OVF_STORE copies (created when
         missing); False when it already was. Needs ``force``, as a VM definition set does."""
+        from hosted_engine.storage.ovf_store import MAX_MEMBER_BYTES, check_vm_ovf
+
         data = _read_file(Path(path), MAX_MEMBER_BYTES)
         check_vm_ovf(data, self._vm_id(), str(path))
         if not force:
@@ -403,6 +416,9 @@ class HAClient:
         ``path``) into the engine VM's OVF in the OVF_STORE. Refuses to replace an OVF the
         store already has, or to drop the process backend's command and data dir that only
         the vm.conf holds, unless ``force``."""
+        from hosted_engine.config import keyvalue
+        from hosted_engine.storage.config_archive import MAX_MEMBER_BYTES as MAX_VM_CONF_BYTES
+        from hosted_engine.vm.definition import from_values
         from hosted_engine.vm.ovf import ovf_from_definition
 
         vm_id = self._vm_id()
@@ -431,6 +447,8 @@ class HAClient:
     def _check_payload_settings(self, values: Mapping[str, str], source: str) -> None:
         """An OVF has no room for the process backend's command and data dir: they must
         be in hosted-engine.conf before the vm.conf that holds them stops being read."""
+        from hosted_engine.vm.definition import LEGACY_COMMAND, LEGACY_DATA_DIR
+
         if self.config.vm_backend != "process":
             return
         lost = [

@@ -24,8 +24,8 @@ from hosted_engine.config.host import HostConfig
 from hosted_engine.daemon_entry import run_daemon
 from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, RpcError
 from hosted_engine.jsonrpc import RpcClient
-from hosted_engine.vm.base import UNKNOWN_ENGINE_STATUS, EngineStatus
 from hosted_engine.vm.definition import load_definition
+from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
 from hosted_engine.vm.factory import backend_for
 
 log = logging.getLogger("hosted_engine.agent")

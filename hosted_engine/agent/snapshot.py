@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 
 @dataclass(frozen=True)

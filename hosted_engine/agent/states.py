@@ -26,7 +26,7 @@ from hosted_engine.agent.fsm import Action, AgentState, Decision, Outcome, State
 from hosted_engine.agent.score import ScoreWeights, compute_score
 from hosted_engine.agent.snapshot import RemoteHost, Snapshot
 from hosted_engine.config.timing import Timing
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 __all__ = [
     "Action",

@@ -18,7 +18,7 @@ from hosted_engine.errors import HostedEngineError, LeaseHeldError
 from hosted_engine.jsonrpc import RpcServer
 from hosted_engine.locking import lease_manager_for
 from hosted_engine.storage.whiteboard import Whiteboard
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 from hosted_engine.vm.factory import backend_for
 
 log = logging.getLogger("hosted_engine.broker")

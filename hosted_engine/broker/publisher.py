@@ -25,7 +25,7 @@ from hosted_engine.errors import HostedEngineError, LeaseHeldError
 from hosted_engine.locking.base import Lease, LeaseManager
 from hosted_engine.storage.metadata import HostRecord, encode_slot
 from hosted_engine.storage.whiteboard import Scan, Whiteboard
-from hosted_engine.vm.base import UNKNOWN_ENGINE_STATUS, EngineStatus
+from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import UsageError
 from hosted_engine.locking.base import LeaseManager
 from hosted_engine.storage.whiteboard import Whiteboard
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 log = logging.getLogger(__name__)
 

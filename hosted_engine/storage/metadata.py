@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from hosted_engine.config.host import MAX_HOST_ID
 from hosted_engine.errors import ChecksumError, MetadataError, MetadataTooNewError
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 __all__ = [
     "EXTRA_BYTES",

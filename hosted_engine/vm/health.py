@@ -11,7 +11,8 @@ import re
 
 import httpx
 
-from hosted_engine.vm.base import EngineStatus, ExitReason, VmState, VmStatus
+from hosted_engine.vm.base import ExitReason, VmState, VmStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 NOT_HERE = "vm not running on this host"
 LOCKED = "Storage of VM is locked. Is another host already starting the VM?"

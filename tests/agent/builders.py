@@ -9,7 +9,7 @@ from hosted_engine.agent.score import ScoreWeights
 from hosted_engine.agent.snapshot import RemoteHost, Snapshot
 from hosted_engine.agent.states import Action, AgentState, Decision, StateName, decide
 from hosted_engine.config.timing import PROFILES, Timing
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 S = StateName
 TIMING = PROFILES["default"]  # the reference's timeouts: 600 / 300 / 300 / 40 / 560, retry 600

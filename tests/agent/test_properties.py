@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from hosted_engine.agent.snapshot import RemoteHost, Snapshot
 from hosted_engine.agent.states import Action, AgentState, Outcome, StateName, after_action
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 from .builders import WEIGHTS, advance
 

@@ -9,7 +9,7 @@ import pytest
 
 from hosted_engine.agent.states import Decision, StateName
 from hosted_engine.config.timing import PROFILES
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 from .builders import (
     DOWN_MISSING,

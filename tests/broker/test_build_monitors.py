@@ -11,7 +11,7 @@ from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.clock import FakeClock
 from hosted_engine.config.host import from_values
 from hosted_engine.errors import ConfigError
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 
 def test_the_six_monitors_measure_a_tmp_host(tmp_path: Path, backend: Any) -> None:

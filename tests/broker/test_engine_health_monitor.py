@@ -9,7 +9,8 @@ import pytest
 from hosted_engine.broker.monitors import Degraded
 from hosted_engine.broker.monitors.engine_health import BACKEND_UNREACHABLE, EngineHealthMonitor
 from hosted_engine.vm import health
-from hosted_engine.vm.base import EngineStatus, VmState, VmStatus
+from hosted_engine.vm.base import VmState, VmStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 UP = VmStatus(VmState.UP, pid=4242)
 

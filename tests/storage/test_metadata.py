@@ -22,7 +22,7 @@ from hosted_engine.storage.metadata import (
     encode_record,
     encode_slot,
 )
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 REFERENCE_RECORD = (
     '1|1|2964731|1|3400|{"vm": "up", "health": "good", "detail": "Up"}'

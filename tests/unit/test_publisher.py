@@ -15,7 +15,7 @@ from hosted_engine.errors import LeaseHeldError
 from hosted_engine.locking import MemoryLeaseManager, MemoryLeaseStore
 from hosted_engine.storage.domain import create_domain
 from hosted_engine.storage.whiteboard import Whiteboard
-from hosted_engine.vm.base import EngineStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 UP = EngineStatus("up", "good", "Up")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hosted_engine.vm.base import EngineStatus, ExitReason, VmState, VmStatus
+from hosted_engine.vm.base import ExitReason, VmState, VmStatus
+from hosted_engine.vm.engine_status import EngineStatus
 from hosted_engine.vm.health import (
     BAD_VM_STATUS,
     FAILED_LIVELINESS,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hosted_engine.broker.monitors.base import Degraded
-from hosted_engine.vm.base import EngineStatus, VmBackend, VmState, VmStatus
+from hosted_engine.vm.base import VmBackend, VmState, VmStatus
+from hosted_engine.vm.engine_status import EngineStatus
 
 EngineStatusRule = Callable[[VmStatus, EngineStatus | None, bool | None], EngineStatus]
 LivelinessCheck = Callable[[str, float], bool]
