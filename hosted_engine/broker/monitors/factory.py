@@ -39,7 +39,7 @@ def build_monitors(
             config.health_url,
             timing.health_check_timeout,
             engine_status=health.engine_status,
-            check_liveliness=health.check_liveliness,
+            check_liveliness=health.LivelinessProbe(),
         ),
         StorageDomainMonitor.for_domain(
             config.metadata_path,
