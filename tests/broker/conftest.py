@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import queue
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from hosted_engine.vm.base import ExitReason, VmState, VmStats, VmStatus
+from tests.netpeers import pick_free_port
 
 DOWN = VmStatus(VmState.DOWN, ExitReason.NOT_STARTED)
 
@@ -48,13 +46,6 @@ class StubBackend:
 @pytest.fixture
 def backend() -> StubBackend:
     return StubBackend()
-
-
-def pick_free_port() -> int:
-    """A port nobody listens on (aiosmtpd cannot be given port 0)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -107,32 +98,3 @@ def health_server() -> Iterator[HealthServer]:
         server.server.shutdown()
         server.server.server_close()
         server.thread.join(5)
-
-
-class SmtpSink:
-    """A real SMTP server on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.received: queue.Queue[Any] = queue.Queue()
-        self.port = pick_free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.put(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def start_smtp() -> Iterator[Callable[[], SmtpSink]]:
-    """Starts SMTP sinks on demand; all are stopped at the end of the test."""
-    sinks: list[SmtpSink] = []
-
-    def start() -> SmtpSink:
-        sink = SmtpSink()
-        sink.controller.start()
-        sinks.append(sink)
-        return sink
-
-    yield start
-    for sink in sinks:
-        sink.controller.stop()

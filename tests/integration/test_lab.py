@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.integration.conftest import (
     processes,
     wait_for,
 )
+from tests.netpeers import SmtpSink
 
 pytestmark = pytest.mark.lab
 
@@ -160,39 +162,22 @@ def test_clean_metadata_never_cleans_a_live_host(lab: Lab) -> None:
     assert "2" in status
 
 
-def test_state_transitions_are_mailed(lab: Lab, sampler: VmSampler) -> None:
+def test_state_transitions_are_mailed(
+    lab: Lab, sampler: VmSampler, start_smtp: Callable[[], SmtpSink]
+) -> None:
     """broker.conf points a host at a real SMTP server; its next transitions arrive there."""
-    import queue
-    import socket
-
-    from aiosmtpd.controller import Controller
-
-    received: queue.Queue[str] = queue.Queue()
-
-    class Sink:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            received.put(envelope.content.decode())  # type: ignore[attr-defined]
-            return "250 OK"
-
-    with socket.socket() as s:  # Controller(port=0) does not work: pick a free port first
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        runner = wait_for(lab.engine_host, 30, "an engine host")
-        other = next(h for h in range(1, 4) if h != runner)
-        (lab_host_dir(lab, other) / "state" / "broker.conf").write_text(
-            f"[email]\nsmtp-server = 127.0.0.1\nsmtp-port = {port}\n"
-            "source-email = ha@lab\ndestination-emails = admin@lab\n"
-        )
-        assert cli(lab, other, "--set-maintenance", "--mode=local").returncode == 0
-        mail = received.get(timeout=30)
-        assert "Subject: ovirt-hosted-engine state transition EngineDown-LocalMaintenance" in mail
-        assert f"host{other}.lab" in mail
-        assert "To: admin@lab" in mail
-    finally:
-        controller.stop()
+    sink = start_smtp()
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    other = next(h for h in range(1, 4) if h != runner)
+    (lab_host_dir(lab, other) / "state" / "broker.conf").write_text(
+        f"[email]\nsmtp-server = 127.0.0.1\nsmtp-port = {sink.port}\n"
+        "source-email = ha@lab\ndestination-emails = admin@lab\n"
+    )
+    assert cli(lab, other, "--set-maintenance", "--mode=local").returncode == 0
+    mail = sink.received.get(timeout=30).content.decode()
+    assert "Subject: ovirt-hosted-engine state transition EngineDown-LocalMaintenance" in mail
+    assert f"host{other}.lab" in mail
+    assert "To: admin@lab" in mail
 
 
 def test_agent_restart_leaves_the_engine_vm_running(lab: Lab, sampler: VmSampler) -> None:

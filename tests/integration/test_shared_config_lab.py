@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import socket
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from tests.integration.conftest import (
     processes,
     wait_for,
 )
+from tests.netpeers import SmtpSink
 
 pytestmark = pytest.mark.lab
 
@@ -74,46 +73,18 @@ def test_a_set_on_one_host_is_read_on_another_and_cached_everywhere(
         assert health["error"] is None and health["age"] <= max_age
 
 
-def _smtp_sink(received: queue.Queue[str]) -> Any:
-    from aiosmtpd.controller import Controller
-
-    class Sink:
-        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
-            received.put(envelope.content.decode())
-            return "250 OK"
-
-    with socket.socket() as s:  # Controller(port=0) does not work: pick a free port first
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller
-
-
-@pytest.fixture
-def two_sinks() -> Iterator[tuple[tuple[Any, queue.Queue[str]], tuple[Any, queue.Queue[str]]]]:
-    first: queue.Queue[str] = queue.Queue()
-    second: queue.Queue[str] = queue.Queue()
-    a, b = _smtp_sink(first), _smtp_sink(second)
-    try:
-        yield (a, first), (b, second)
-    finally:
-        a.stop()
-        b.stop()
-
-
-def _next_mail_from(box: queue.Queue[str], host_id: int) -> str:
+def _next_mail_from(sink: SmtpSink, host_id: int) -> str:
     """The next mail of ``host_id``'s transitions (other hosts may mail too)."""
     while True:
-        mail = box.get(timeout=30)
+        mail: str = sink.received.get(timeout=30).content.decode()
         if f"host{host_id}.lab" in mail:
             return mail
 
 
 def test_an_smtp_port_set_takes_effect_at_the_next_transition(
-    lab: Lab, sampler: VmSampler, two_sinks: Any
+    lab: Lab, sampler: VmSampler, start_smtp: Callable[[], SmtpSink]
 ) -> None:
-    (first, first_box), (second, second_box) = two_sinks
+    first, second = start_smtp(), start_smtp()
     runner = wait_for(lab.engine_host, 30, "an engine host")
     other, third = (h for h in HOSTS if h != runner)
     set_config(lab, other, "smtp-server", "127.0.0.1")
@@ -121,7 +92,7 @@ def test_an_smtp_port_set_takes_effect_at_the_next_transition(
     set_config(lab, other, "smtp-port", str(first.port))
 
     assert cli(lab, other, "--set-maintenance", "--mode=local").returncode == 0
-    mail = _next_mail_from(first_box, other)
+    mail = _next_mail_from(first, other)
     assert "Subject: ovirt-hosted-engine state transition EngineDown-LocalMaintenance" in mail
     assert "To: admin@lab" in mail
 
@@ -133,9 +104,10 @@ def test_an_smtp_port_set_takes_effect_at_the_next_transition(
         "the new port in the cache",
     )
     assert cli(lab, other, "--set-maintenance", "--mode=none").returncode == 0
-    mail = _next_mail_from(second_box, other)
+    mail = _next_mail_from(second, other)
     assert "state transition LocalMaintenance-" in mail
-    assert all(f"host{other}.lab" not in m for m in list(first_box.queue))
+    leftovers = [e.content.decode() for e in list(first.received.queue)]
+    assert all(f"host{other}.lab" not in m for m in leftovers)
     set_config(lab, other, "smtp-server", "localhost")
 
 
