@@ -35,6 +35,12 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _holder_id(lease: dict[str, Any]) -> int | None:
+    holder = lease.get("holder") if lease.get("known") else None
+    host_id = holder.get("host_id") if isinstance(holder, dict) else None
+    return host_id if isinstance(host_id, int) and not isinstance(host_id, bool) else None
+
+
 def build_snapshot(
     raw: dict[str, Any], config: HostConfig, now: float, vm_mem: int | None
 ) -> Snapshot:
@@ -74,6 +80,7 @@ def build_snapshot(
         global_maintenance=bool(raw.get("global_maintenance")),
         remotes=remotes,
         vm_lease_free=(lease.get("holder") is None) if lease.get("known") else None,
+        vm_lease_holder=_holder_id(lease),
         enough_data=bool(raw.get("enough_data")) and raw.get("global_maintenance") is not None,
         network=1.0 if network is None else network,
         bridge=bridge if isinstance(bridge, bool) else None,

@@ -37,7 +37,7 @@ class Snapshot:
     global_maintenance: bool
     remotes: tuple[RemoteHost, ...]
     # True: nobody holds the engine VM lease, so no engine VM runs anywhere right now.
-    # None: could not tell. Only True changes a decision (see the EngineDown rule).
+    # None: could not tell. See _counted_remotes in states.py for what it changes.
     vm_lease_free: bool | None
     # The broker has watched the other hosts long enough to say which are alive.
     enough_data: bool
@@ -48,6 +48,7 @@ class Snapshot:
     storage_ok: bool | None
     vm_mem_mib: int | None  # the engine VM's memory size
     config_uptodate: bool = True
+    vm_lease_holder: int | None = None  # the host id holding the VM lease, when known
 
     @property
     def alive_remotes(self) -> tuple[RemoteHost, ...]:

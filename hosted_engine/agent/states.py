@@ -60,7 +60,7 @@ def decide(state: AgentState, snap: Snapshot, timing: Timing, weights: ScoreWeig
         snap=snap,
         timing=timing,
         weights=weights,
-        remotes=_counted_remotes(state.name, snap),
+        remotes=_counted_remotes(snap),
         my_score=compute_score(state.name, snap, state.retry_count, weights),
     )
     step = _first_check_that_fires(rule, view) or rule.behaviour(view)
@@ -226,12 +226,17 @@ def _forget_old_failures(state: AgentState, now: float, timing: Timing) -> Agent
     return state
 
 
-def _counted_remotes(name: StateName, snap: Snapshot) -> tuple[RemoteHost, ...]:
-    """The alive remote hosts; in EngineDown with the VM lease free, minus any claiming
-    a running engine VM: no VM runs without the lease, so that record is out of date (the
-    host died, or its VM did) and must neither block a start nor win the election."""
-    if name is S.ENGINE_DOWN and snap.vm_lease_free is True:
+def _counted_remotes(snap: Snapshot) -> tuple[RemoteHost, ...]:
+    """The alive remote hosts, minus any whose record claims a running engine VM that the
+    VM lease contradicts: no VM runs without the lease, so while the lease is free, or
+    held for another host, that record is out of date (the host died, or its VM did,
+    and it is not stale yet). Such a record must not stop our engine, block a start, or
+    win an election."""
+    if snap.vm_lease_free is True:
         return tuple(r for r in snap.alive_remotes if r.engine.vm != "up")
+    holder = snap.vm_lease_holder
+    if snap.vm_lease_free is False and holder is not None:
+        return tuple(r for r in snap.alive_remotes if r.engine.vm != "up" or r.host_id == holder)
     return snap.alive_remotes
 
 

@@ -191,3 +191,27 @@ def test_a_free_lease_still_needs_enough_data() -> None:
     assert step(S.ENGINE_DOWN, snap(enough_data=False, vm_lease_free=True)).state.name is (
         S.ENGINE_DOWN
     )
+
+
+# --- the lease holder: only its "up" counts -----------------------------------------------
+
+dead_up = remote(3, engine=UP_GOOD, state="EngineUp")  # killed a moment ago, not stale yet
+
+
+def test_our_new_engine_is_not_stopped_for_a_dead_hosts_stale_up_record() -> None:
+    # our VM holds the lease; its first health check is not in yet (rank below "good")
+    ours_starting = snap(dead_up, local_engine=UP_BAD, vm_lease_free=False, vm_lease_holder=1)
+    assert step(S.ENGINE_UP, ours_starting).state.name is not S.ENGINE_STOP
+
+
+def test_without_the_holder_the_reference_rule_stands() -> None:
+    unknown_holder = snap(dead_up, local_engine=UP_BAD, vm_lease_free=False)
+    assert step(S.ENGINE_UP, unknown_holder).state.name is S.ENGINE_STOP
+
+
+def test_only_the_lease_holders_up_record_blocks_a_start() -> None:
+    holder_up = remote(2, engine=UP_GOOD, state="EngineUp")
+    both = snap(holder_up, dead_up, vm_lease_free=False, vm_lease_holder=2)
+    assert step(S.ENGINE_DOWN, both).state.name is S.ENGINE_DOWN
+    only_dead = snap(dead_up, vm_lease_free=False, vm_lease_holder=2)
+    assert step(S.ENGINE_DOWN, only_dead).state.name is S.ENGINE_START
