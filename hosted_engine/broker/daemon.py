@@ -10,12 +10,12 @@ from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.broker.notifications import Notifier, load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
+from hosted_engine.broker.rpc_server import RpcServer
 from hosted_engine.broker.service import BrokerService
 from hosted_engine.clock import SystemClock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.daemon_entry import run_daemon
 from hosted_engine.errors import HostedEngineError, LeaseHeldError
-from hosted_engine.jsonrpc import RpcServer
 from hosted_engine.locking import lease_manager_for
 from hosted_engine.storage.whiteboard import Whiteboard
 from hosted_engine.vm.engine_status import EngineStatus

@@ -9,7 +9,6 @@ at all when the value is unchanged. Writes are atomic (temp file, fsync, rename)
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -61,6 +60,8 @@ def update_text(text: str, changes: Mapping[str, str | None]) -> str:
 
 def atomic_write(path: str | Path, text: str, mode: int = 0o644) -> None:
     """Replace ``path`` whole or not at all."""
+    import tempfile  # only writers pay for it; every CLI start reads config files
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from hosted_engine.broker.publisher import StatusPublisher
+from hosted_engine.broker.rpc_server import RpcServer
 from hosted_engine.broker.service import BrokerService
 from hosted_engine.cli.main import main
 from hosted_engine.clock import SystemClock
 from hosted_engine.config.host import CONFIG_ENV, load_host_config
-from hosted_engine.jsonrpc import RpcServer
 from hosted_engine.locking import FcntlLeaseManager
 from hosted_engine.storage.domain import create_domain
 from hosted_engine.storage.metadata import SLOT_BYTES, HostRecord, encode_slot

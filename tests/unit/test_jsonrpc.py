@@ -4,15 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from hosted_engine.broker.rpc_server import RpcServer, dispatch
 from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, RpcError
-from hosted_engine.jsonrpc import (
-    INVALID_PARAMS,
-    METHOD_NOT_FOUND,
-    PARSE_ERROR,
-    RpcClient,
-    RpcServer,
-    dispatch,
-)
+from hosted_engine.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR, RpcClient
 
 
 def _boom() -> None:
