@@ -106,9 +106,14 @@ def test_local_maintenance(lab: Lab, sampler: VmSampler) -> None:
         30,
         "LocalMaintenance with score 0",
     )
-    status = json.loads(cli(lab, runner, "--vm-status", "--json").stdout)
-    assert status[str(other)]["maintenance"] is True
-    assert status[str(other)]["score"] == 0
+
+    def seen_from_the_engine_host() -> bool:
+        # each broker reads the whiteboard on its own period: wait for this one's view
+        status = json.loads(cli(lab, runner, "--vm-status", "--json").stdout)
+        record = status[str(other)]
+        return record["maintenance"] is True and record["score"] == 0
+
+    wait_for(seen_from_the_engine_host, 30, "the engine host to see the local maintenance")
     assert cli(lab, other, "--set-maintenance", "--mode=none").returncode == 0
     wait_for(lambda: host_states(lab)[other]["state"] == "EngineDown", 30, "EngineDown again")
 
