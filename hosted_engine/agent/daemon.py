@@ -81,6 +81,7 @@ def build_snapshot(
         remotes=remotes,
         vm_lease_free=(lease.get("holder") is None) if lease.get("known") else None,
         vm_lease_holder=_holder_id(lease),
+        local_engine_measured_at=_float(raw.get("measured_at", {}).get("engine-health")),
         enough_data=bool(raw.get("enough_data")) and raw.get("global_maintenance") is not None,
         network=1.0 if network is None else network,
         bridge=bridge if isinstance(bridge, bool) else None,

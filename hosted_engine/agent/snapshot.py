@@ -49,6 +49,8 @@ class Snapshot:
     vm_mem_mib: int | None  # the engine VM's memory size
     config_uptodate: bool = True
     vm_lease_holder: int | None = None  # the host id holding the VM lease, when known
+    # when ``local_engine`` was measured (this host's monotonic clock), when known
+    local_engine_measured_at: float | None = None
 
     @property
     def alive_remotes(self) -> tuple[RemoteHost, ...]:

@@ -317,6 +317,10 @@ def _engine_start(v: _View) -> _Step:
 
 
 def _engine_starting(v: _View) -> _Step:
+    measured = v.snap.local_engine_measured_at
+    if measured is not None and measured < v.state.entered_at:
+        # measured before we started the VM: "down" would be the VM that was not yet there
+        return _Step(None, "waiting for an engine health reading taken after the start")
     if v.local.vm == "up" and v.local.health == "good":
         return _Step(S.ENGINE_UP, "engine VM up and healthy")
     if v.local.vm == "up":

@@ -36,6 +36,8 @@ class BrokerService:
         notify: Callable[[str, str, str], str],
         clock: Clock,
         config_cache: ConfigCache | None = None,
+        *,
+        monitor_times: Callable[[], dict[str, float | None]] = dict,
     ) -> None:
         self.config = config
         self.publisher = publisher
@@ -45,6 +47,7 @@ class BrokerService:
         self._notify = notify
         self.clock = clock
         self.config_cache = config_cache
+        self.monitor_times = monitor_times  # monotonic time each value was measured
 
     def methods(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -102,6 +105,7 @@ class BrokerService:
             "enough_data": scan is not None and self.publisher.enough_data(now),
             "hosts": hosts,
             "monitors": {k: _plain(v) for k, v in self.monitor_values().items()},
+            "measured_at": self.monitor_times(),
             "vm_lease": self._vm_lease(),
         }
 

@@ -15,6 +15,7 @@ from .builders import (
     DOWN,
     DOWN_MISSING,
     DOWN_UNEXPECTED,
+    NOW,
     NOWAIT,
     PAUSED,
     POWERING_UP,
@@ -141,3 +142,17 @@ def test_the_score_published_is_the_next_states() -> None:
 def test_the_reason_is_one_line_for_the_log() -> None:
     decision = step(S.ENGINE_DOWN, snap(remote(score=3400)))
     assert decision.reason == "best remote score 3400 (host2 (id 2)) <= mine 3400: starting"
+
+
+# --- EngineStarting trusts only readings taken after the start ------------------------------
+
+
+def test_a_health_reading_older_than_the_start_does_not_stop_the_new_vm() -> None:
+    """The broker's last reading may predate our start: its "down" is the VM not yet there."""
+    before_start = snap(local_engine=DOWN, local_engine_measured_at=NOW - 0.2)
+    assert step(S.ENGINE_STARTING, before_start).state.name is S.ENGINE_STARTING
+
+
+def test_a_reading_taken_after_the_start_is_acted_on() -> None:
+    after_start = snap(local_engine=DOWN, local_engine_measured_at=NOW + 0.1)
+    assert step(S.ENGINE_STARTING, after_start).state.name is S.ENGINE_FORCE_STOP
