@@ -23,6 +23,10 @@ CONFIG_ENV = "HOSTED_ENGINE_CONFIG"
 MAX_HOST_ID = 2000
 DOMAIN_TYPES = ("localfs", "nfs", "nfs3", "nfs4", "glusterfs", "posixfs")
 NETWORK_TESTS = ("ping", "dns", "tcp", "none")
+# The file storage domain's layout, as the reference lays it out: <storage>/<sdUUID>/...
+HA_DIR_NAME = "ha_agent"
+METADATA_NAME = "hosted-engine.metadata"
+LOCKSPACE_NAME = "hosted-engine.lockspace"
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -70,7 +74,7 @@ class HostConfig:
 
     @property
     def ha_dir(self) -> Path:
-        return self.domain_dir / "ha_agent"
+        return self.domain_dir / HA_DIR_NAME
 
     @property
     def images_dir(self) -> Path:
@@ -79,11 +83,11 @@ class HostConfig:
 
     @property
     def metadata_path(self) -> Path:
-        return self.ha_dir / "hosted-engine.metadata"
+        return self.ha_dir / METADATA_NAME
 
     @property
     def lockspace_path(self) -> Path:
-        return self.ha_dir / "hosted-engine.lockspace"
+        return self.ha_dir / LOCKSPACE_NAME
 
     @property
     def broker_socket(self) -> Path:

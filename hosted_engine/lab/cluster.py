@@ -7,21 +7,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from hosted_engine.client import HAClient
 from hosted_engine.config.host import load_host_config
 from hosted_engine.errors import HostedEngineError, UsageError
 from hosted_engine.lab import processes
 from hosted_engine.lab.layout import LabManifest, create_lab, host_config_path, load_manifest
 from hosted_engine.locking import FcntlLeaseManager
+from hosted_engine.storage import domain
+from hosted_engine.storage.metadata import state_from_extra
+from hosted_engine.vm.health import check_liveliness
 
 
 def engine_healthy(url: str, timeout: float = 1.0) -> bool:
-    try:
-        return httpx.get(url, timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
+    """The same judgement the brokers make: 200 and ``DB Up`` from the health URL."""
+    return check_liveliness(url, timeout)
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> None:
@@ -130,7 +129,7 @@ class Lab:
     def engine_host(self) -> int | None:
         """Which host holds the engine VM lease (the truth about where it runs)."""
         m = self.manifest
-        ha_dir = self.dir / "storage" / m.sd_uuid / "ha_agent"
+        ha_dir = domain.ha_dir(self.dir / "storage", m.sd_uuid)
         holder = FcntlLeaseManager(ha_dir).vm_lease_holder(m.vm_id)
         return None if holder is None else holder.host_id
 
@@ -158,10 +157,7 @@ class Lab:
         for host_id in range(1, m.hosts + 1):
             procs = processes.host_processes(self.dir, host_id)
             record = view.get(host_id, {})
-            state = None
-            for line in str(record.get("extra", "")).splitlines():
-                if line.startswith("state="):
-                    state = line.partition("=")[2]
+            state = state_from_extra(str(record.get("extra", "")))
             hosts.append(
                 {
                     "id": host_id,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hosted_engine.config.host import LOCKSPACE_NAME
 from hosted_engine.errors import LeaseError, LeaseHeldError
 from hosted_engine.locking import ranges
 from hosted_engine.locking.base import LeaseHolder
@@ -53,7 +54,7 @@ class FcntlLease:
 class FcntlLeaseManager:
     def __init__(self, ha_dir: str | Path) -> None:
         self.ha_dir = Path(ha_dir)
-        self.lockspace = self.ha_dir / "hosted-engine.lockspace"
+        self.lockspace = self.ha_dir / LOCKSPACE_NAME
 
     # --- helpers ---------------------------------------------------------------------
     def _open(self, path: Path) -> int:

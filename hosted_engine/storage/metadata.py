@@ -56,6 +56,15 @@ _LEADING_DIGITS = re.compile(r"\d+")
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
+def state_from_extra(extra: str) -> str | None:
+    """The agent's state name from the ``state=`` line of a record's human text."""
+    for line in extra.split("\n"):
+        key, sep, value = line.partition("=")
+        if sep and key == "state":
+            return value
+    return None
+
+
 @dataclass(frozen=True)
 class HostRecord:
     """One host's published state; ``extra`` and ``crc32`` are filled in by decoding."""
@@ -74,12 +83,7 @@ class HostRecord:
 
     @property
     def state(self) -> str | None:
-        """The agent's state name from the ``state=`` line of the human text."""
-        for line in self.extra.split("\n"):
-            key, sep, value = line.partition("=")
-            if sep and key == "state":
-                return value
-        return None
+        return state_from_extra(self.extra)
 
     @property
     def engine(self) -> EngineStatus:
