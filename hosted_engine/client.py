@@ -474,13 +474,11 @@ class HAClient:
 
 def _read_file(path: Path, limit: int) -> bytes:
     """An admin's file, refused when over ``limit`` bytes (never read further than that)."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
-    if len(data) > limit:
-        raise UsageError(f"{path} is more than the {limit} bytes allowed")
+    from hosted_engine.storage.shared_tar import read_bounded
+
+    data = read_bounded(path, limit, UsageError)
+    if data is None:
+        raise UsageError(f"cannot read {path}: No such file or directory")
     return data
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hosted_engine.errors import ConcurrentChangeError, StorageError
+from hosted_engine.errors import ConcurrentChangeError, HostedEngineError, StorageError
 from hosted_engine.locking import ranges
 
 Checkpoint = Callable[[str], None]
@@ -179,7 +179,7 @@ def write_atomically(
         raise error(f"cannot write {path}: {e.strerror}") from None
 
 
-def read_bounded(path: Path, limit: int, error: type[StorageError]) -> bytes | None:
+def read_bounded(path: Path, limit: int, error: type[HostedEngineError]) -> bytes | None:
     """The file's bytes, None when it does not exist; refused when over ``limit``."""
     try:
         with path.open("rb") as f:
