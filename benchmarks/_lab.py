@@ -27,6 +27,7 @@ from hosted_engine.config.timing import PROFILES, Timing
 from hosted_engine.lab import processes
 from hosted_engine.lab.cluster import Lab, engine_healthy
 from hosted_engine.locking import FcntlLeaseManager
+from hosted_engine.storage import domain
 
 # States an agent passes through on its way somewhere: a cluster showing one is not settled.
 TRANSIENT_STATES = frozenset(
@@ -204,7 +205,9 @@ class EngineSampler:
 
     def __enter__(self) -> EngineSampler:
         manifest = self.lab.manifest
-        self._leases = FcntlLeaseManager(self.lab.dir / "storage" / manifest.sd_uuid / "ha_agent")
+        self._leases = FcntlLeaseManager(
+            domain.ha_dir(self.lab.dir / "storage", manifest.sd_uuid) / domain.LOCKSPACE_NAME
+        )
         self._vm_id = manifest.vm_id
         self._thread = threading.Thread(target=self._run, name="engine-sampler", daemon=True)
         self._thread.start()

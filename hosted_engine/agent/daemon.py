@@ -18,6 +18,7 @@ from hosted_engine.agent.executor import Executor
 from hosted_engine.agent.score import ScoreWeights, compute_score
 from hosted_engine.agent.snapshot import RemoteHost, Snapshot
 from hosted_engine.agent.states import AgentState, StateName, after_action, decide, initial_state
+from hosted_engine.backends import vm_backend_for
 from hosted_engine.clock import Clock, SystemClock
 from hosted_engine.config import ha_state
 from hosted_engine.config.host import HostConfig
@@ -26,7 +27,6 @@ from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, RpcE
 from hosted_engine.jsonrpc import RpcClient
 from hosted_engine.vm.definition import load_definition
 from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
-from hosted_engine.vm.factory import backend_for
 
 log = logging.getLogger("hosted_engine.agent")
 
@@ -100,7 +100,7 @@ class Agent:
         self.stop = stop
         self.weights = ScoreWeights.from_overrides(config.score_overrides)
         self.broker = RpcClient(config.broker_socket, timeout=config.timing.rpc_timeout)
-        self.executor = Executor(config, backend_for(config))
+        self.executor = Executor(config, vm_backend_for(config))
         self.state: AgentState = initial_state(clock.monotonic())
         self._last_logged = ""
         self._vm_mem: int | None = None

@@ -33,11 +33,11 @@ from typing import Any
 
 from hosted_engine.broker.notifications import STATE_TRANSITION, parse_broker_conf
 from hosted_engine.clock import Clock
-from hosted_engine.config import keyvalue
 from hosted_engine.config.host import HostConfig
 from hosted_engine.config.ini import one_line
 from hosted_engine.config.shared import BROKER_MEMBER, HE_SHARED_MEMBER, VM_MEMBER, check_members
 from hosted_engine.errors import ConfigError, HostedEngineError, VmDefinitionError
+from hosted_engine.files import keyvalue
 from hosted_engine.storage.config_archive import ArchiveSnapshot, ConfigArchive
 from hosted_engine.storage.ovf_store import OvfStore
 from hosted_engine.vm.definition import VmDefinition, from_values

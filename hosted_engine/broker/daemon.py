@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 
+from hosted_engine.backends import lease_manager_for, vm_backend_for
 from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.broker.notifications import Notifier, load_broker_conf
@@ -16,10 +17,8 @@ from hosted_engine.clock import SystemClock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.daemon_entry import run_daemon
 from hosted_engine.errors import HostedEngineError, LeaseHeldError
-from hosted_engine.locking import lease_manager_for
 from hosted_engine.storage.whiteboard import Whiteboard
 from hosted_engine.vm.engine_status import EngineStatus
-from hosted_engine.vm.factory import backend_for
 
 log = logging.getLogger("hosted_engine.broker")
 
@@ -28,7 +27,7 @@ def run(config: HostConfig, stop: threading.Event) -> int:
     clock = SystemClock()
     leases = lease_manager_for(config)
     whiteboard = Whiteboard(config.metadata_path)
-    backend = backend_for(config)
+    backend = vm_backend_for(config)
     config_cache = ConfigCache.for_host(config, clock)
     runner = MonitorRunner(
         build_monitors(config, backend, clock, config_cache), config.timing.monitor_period, clock

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hosted_engine.config import keyvalue
 from hosted_engine.errors import ConfigError
+from hosted_engine.files import keyvalue
 from hosted_engine.locking import ranges
 
 LOCAL = "local_maintenance"

@@ -14,19 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hosted_engine.config import keyvalue
 from hosted_engine.config.timing import Timing, load_timing
 from hosted_engine.errors import ConfigError, NotDeployedError
+from hosted_engine.files import keyvalue
+from hosted_engine.storage.domain import HA_DIR_NAME, LOCKSPACE_NAME, METADATA_NAME
+from hosted_engine.storage.metadata import MAX_HOST_ID
 
 DEFAULT_CONFIG_PATH = Path("/etc/hosted-engine/hosted-engine.conf")
 CONFIG_ENV = "HOSTED_ENGINE_CONFIG"
-MAX_HOST_ID = 2000
 DOMAIN_TYPES = ("localfs", "nfs", "nfs3", "nfs4", "glusterfs", "posixfs")
 NETWORK_TESTS = ("ping", "dns", "tcp", "none")
-# The file storage domain's layout, as the reference lays it out: <storage>/<sdUUID>/...
-HA_DIR_NAME = "ha_agent"
-METADATA_NAME = "hosted-engine.metadata"
-LOCKSPACE_NAME = "hosted-engine.lockspace"
 
 
 def config_path(explicit: str | None = None) -> Path:

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hosted_engine import __version__
-from hosted_engine.config import keyvalue
 from hosted_engine.config.host import HostConfig, config_path
 from hosted_engine.config.shared_formats import (
     BrokerConfFormat,
@@ -53,6 +52,7 @@ from hosted_engine.errors import (
     HostedEngineError,
     UsageError,
 )
+from hosted_engine.files import keyvalue
 from hosted_engine.storage.config_archive import (
     MEMBERS,
     VERSION,

@@ -14,8 +14,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
-from hosted_engine.config import ha_state, host, ini, keyvalue
+from hosted_engine.config import ha_state, host, ini
 from hosted_engine.errors import ConfigError, OvfEditError, UsageError
+from hosted_engine.files import keyvalue
 from hosted_engine.vm import definition
 
 if TYPE_CHECKING:

@@ -130,7 +130,7 @@ class Lab:
         """Which host holds the engine VM lease (the truth about where it runs)."""
         m = self.manifest
         ha_dir = domain.ha_dir(self.dir / "storage", m.sd_uuid)
-        holder = FcntlLeaseManager(ha_dir).vm_lease_holder(m.vm_id)
+        holder = FcntlLeaseManager(ha_dir / domain.LOCKSPACE_NAME).vm_lease_holder(m.vm_id)
         return None if holder is None else holder.host_id
 
     def engine_vms(self) -> list[Any]:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from hosted_engine import __version__
 from hosted_engine.broker.notifications import load_template
-from hosted_engine.config import keyvalue
 from hosted_engine.errors import UsageError
+from hosted_engine.files import keyvalue
 from hosted_engine.storage.config_archive import ConfigArchive
 from hosted_engine.storage.domain import create_domain
 from hosted_engine.storage.ovf_store import OvfStore

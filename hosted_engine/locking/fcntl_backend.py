@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hosted_engine.config.host import LOCKSPACE_NAME
 from hosted_engine.errors import LeaseError, LeaseHeldError
+from hosted_engine.files.atomic import write_atomically
 from hosted_engine.locking import ranges
 from hosted_engine.locking.base import LeaseHolder
 
@@ -52,9 +52,11 @@ class FcntlLease:
 
 
 class FcntlLeaseManager:
-    def __init__(self, ha_dir: str | Path) -> None:
-        self.ha_dir = Path(ha_dir)
-        self.lockspace = self.ha_dir / LOCKSPACE_NAME
+    """Host ids are byte-range locks in the lockspace file; each VM lease is a file beside it."""
+
+    def __init__(self, lockspace: str | Path) -> None:
+        self.lockspace = Path(lockspace)
+        self.ha_dir = self.lockspace.parent
 
     # --- helpers ---------------------------------------------------------------------
     def _open(self, path: Path) -> int:
@@ -140,6 +142,4 @@ class FcntlLeaseManager:
 
     def reinitialize(self) -> None:
         self.ha_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.lockspace.with_name(self.lockspace.name + ".new")
-        tmp.write_bytes(b"")
-        os.replace(tmp, self.lockspace)
+        write_atomically(self.lockspace, b"", mode=0o660)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hosted_engine.errors import ConcurrentChangeError, ConfigArchiveError
+from hosted_engine.files.atomic import Checkpoint, no_checkpoint
 from hosted_engine.storage import shared_tar
-from hosted_engine.storage.shared_tar import Checkpoint, TarLimits, no_checkpoint, sha256
+from hosted_engine.storage.shared_tar import TarLimits, sha256
 
 ARCHIVE_NAME = "hosted-engine.configuration"
 VERSION = "version"

@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hosted_engine.config.host import HA_DIR_NAME, LOCKSPACE_NAME, METADATA_NAME
 from hosted_engine.errors import StorageError
 from hosted_engine.storage.metadata import MAX_HOST_ID, SLOT_BYTES
 
+# The file storage domain's layout, as the reference lays it out: <storage>/<sdUUID>/...
+HA_DIR_NAME = "ha_agent"
+METADATA_NAME = "hosted-engine.metadata"
+LOCKSPACE_NAME = "hosted-engine.lockspace"
 METADATA_BYTES = (MAX_HOST_ID + 1) * SLOT_BYTES
 _FILE_MODE = 0o660
 

@@ -17,7 +17,6 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hosted_engine.config.host import MAX_HOST_ID
 from hosted_engine.errors import ChecksumError, MetadataError, MetadataTooNewError
 from hosted_engine.vm.engine_status import EngineStatus
 
@@ -39,6 +38,8 @@ __all__ = [
     "encode_record",
     "encode_slot",
 ]
+
+MAX_HOST_ID = 2000  # the reference scans this many slots; sanlock's maximum host id
 
 SLOT_BYTES = 4096
 RECORD_BYTES = 512

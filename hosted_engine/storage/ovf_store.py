@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hosted_engine.errors import HostedEngineError, OvfError, OvfStoreError
+from hosted_engine.files.atomic import Checkpoint, no_checkpoint
 from hosted_engine.storage import shared_tar
-from hosted_engine.storage.shared_tar import Checkpoint, TarLimits, no_checkpoint, sha256
+from hosted_engine.storage.shared_tar import TarLimits, sha256
 from hosted_engine.vm.definition import VmDefinition
 
 if TYPE_CHECKING:  # the OVF codec (lxml) is imported when an OVF is read, not before

@@ -31,19 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hosted_engine.errors import ConcurrentChangeError, HostedEngineError, StorageError
+from hosted_engine.files.atomic import (
+    Checkpoint,
+    leftover_temps,
+    no_checkpoint,
+    write_atomically,
+)
 from hosted_engine.locking import ranges
-
-Checkpoint = Callable[[str], None]
-"""Called between the steps of a write, with the step just done; tests kill writers there."""
 
 NameCheck = Callable[[str], str | None]
 """Why a member name is not acceptable in a given tar; None when it is."""
 
 FILE_MODE = 0o660
-
-
-def no_checkpoint(step: str) -> None:
-    pass
 
 
 def sha256(data: bytes) -> str:
@@ -142,43 +141,6 @@ def exclusive_lock(path: Path, error: type[StorageError]) -> Iterator[None]:
         raise error(f"cannot lock {path}: {e.strerror}") from None
 
 
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(
-    path: Path,
-    data: bytes,
-    *,
-    error: type[StorageError] = StorageError,
-    mode: int = 0o644,
-    checkpoint: Checkpoint = no_checkpoint,
-) -> None:
-    """Replace ``path`` with ``data`` whole or not at all, durably (temp, fsync, rename)."""
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            checkpoint("written")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        checkpoint("synced")
-        os.replace(tmp, path)
-        checkpoint("renamed")
-        _fsync_directory(path.parent)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise error(f"cannot write {path}: {e.strerror}") from None
-
-
 def read_bounded(path: Path, limit: int, error: type[HostedEngineError]) -> bytes | None:
     """The file's bytes, None when it does not exist; refused when over ``limit``."""
     try:
@@ -224,7 +186,10 @@ def swap(
             raise ConcurrentChangeError()
         checkpoint("checked")
         for path in expected:
-            for leftover in path.parent.glob(f"{path.name}.tmp.*"):  # of killed writers
+            for leftover in leftover_temps(path):  # of killed writers
                 leftover.unlink(missing_ok=True)
-            write_atomically(path, data, error=error, mode=FILE_MODE, checkpoint=checkpoint)
+            try:
+                write_atomically(path, data, mode=FILE_MODE, checkpoint=checkpoint)
+            except OSError as e:
+                raise error(f"cannot write {path}: {e.strerror}") from None
         checkpoint("done")

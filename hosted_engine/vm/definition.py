@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hosted_engine.config import keyvalue
 from hosted_engine.errors import ConfigError, VmDefinitionError
+from hosted_engine.files import keyvalue
 
 _NIC_KEY = re.compile(r"^nic(\d+)\.(macAddr|network|model|linkActive)$")
 _SCALARS = (

@@ -120,7 +120,7 @@ class ProcessVmBackend:
     def __init__(
         self,
         run_dir: Path,
-        ha_dir: Path,
+        lockspace: Path,
         host_id: int,
         hostname: str,
         lease_backend: str = "fcntl",
@@ -139,7 +139,7 @@ class ProcessVmBackend:
                 f"unknown lease backend {lease_backend!r} (known: {', '.join(LEASE_BACKENDS)})"
             )
         self.run_dir = RunDir(run_dir)
-        self.ha_dir = Path(ha_dir)
+        self.lockspace = Path(lockspace)  # the lease backend's; VM leases sit beside it
         self.host_id = host_id
         self.hostname = hostname
         self.lease_backend = lease_backend
@@ -215,7 +215,7 @@ class ProcessVmBackend:
             "hosted_engine.vm.supervisor",
             f"--run-dir={self.run_dir.path}",
             f"--lease-backend={self.lease_backend}",
-            f"--ha-dir={self.ha_dir}",
+            f"--lockspace={self.lockspace}",
             f"--host-id={self.host_id}",
             f"--hostname={self.hostname}",
             f"--definition={json.dumps(definition.to_values())}",

@@ -55,6 +55,7 @@ from typing import Any
 import psutil
 
 from hosted_engine.errors import LeaseError, LeaseHeldError, VmError
+from hosted_engine.files.atomic import write_atomically
 from hosted_engine.locking import FcntlLeaseManager, Lease, LeaseManager, ranges
 from hosted_engine.vm.base import ExitReason, VmState, VmStatus
 from hosted_engine.vm.definition import from_values
@@ -111,12 +112,6 @@ def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class RunDir:
     """The files through which the supervisor and the agent side talk (see module doc)."""
 
@@ -144,7 +139,7 @@ class RunDir:
         raise VmError(f"status file {self.status_file} is unreadable: {problem}")
 
     def write_status(self, record: StatusRecord) -> None:
-        _write_atomic(self.status_file, record.to_json())
+        write_atomically(self.status_file, record.to_json())
 
     def supervisor_pid(self) -> int | None:
         """The pid of the live supervisor of this run dir, None when there is none.
@@ -174,7 +169,7 @@ class RunDir:
         return fd
 
     def write_request(self, grace: float) -> None:
-        _write_atomic(self.request_file, json.dumps({"grace": grace}))
+        write_atomically(self.request_file, json.dumps({"grace": grace}))
 
     def take_request(self) -> float | None:
         """The grace period of a pending shutdown request, consuming it."""
@@ -376,9 +371,9 @@ def _publish(run_dir: RunDir, record: StatusRecord) -> None:
         log.error("cannot write %s: %s", run_dir.status_file, e)
 
 
-def _lease_manager(backend: str, ha_dir: Path) -> LeaseManager:
+def _lease_manager(backend: str, lockspace: Path) -> LeaseManager:
     if backend == "fcntl":
-        return FcntlLeaseManager(ha_dir)
+        return FcntlLeaseManager(lockspace)
     raise LeaseError(f"unknown lease backend {backend!r} (known: {', '.join(LEASE_BACKENDS)})")
 
 
@@ -398,7 +393,7 @@ def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) ->
     _publish(run_dir, record(VmState.POWERING_UP))
     lease: Lease
     try:
-        lease = _lease_manager(args.lease_backend, args.ha_dir).acquire_vm_lease(
+        lease = _lease_manager(args.lease_backend, args.lockspace).acquire_vm_lease(
             definition.vm_id, args.host_id, args.hostname
         )
     except LeaseHeldError as e:
@@ -411,7 +406,7 @@ def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) ->
         return 1
     log.info("holding the VM lease for %s", definition.vm_id)
     try:
-        _write_atomic(run_dir.definition_file, json.dumps(definition.to_dict(), indent=2))
+        write_atomically(run_dir.definition_file, json.dumps(definition.to_dict(), indent=2))
         payload = _spawn_payload(args, definition.vm_id, run_dir, lease.inheritable_fds())
     except (OSError, subprocess.SubprocessError) as e:
         lease.release()
@@ -451,7 +446,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m hosted_engine.vm.supervisor")
     p.add_argument("--run-dir", type=Path, required=True)
     p.add_argument("--lease-backend", choices=LEASE_BACKENDS, default="fcntl")
-    p.add_argument("--ha-dir", type=Path, required=True)
+    p.add_argument("--lockspace", type=Path, required=True)
     p.add_argument("--host-id", type=int, required=True)
     p.add_argument("--hostname", required=True)
     p.add_argument("--definition", required=True, help="the VM definition, vm.conf keys as JSON")

@@ -68,7 +68,7 @@ class Domain:
         return Whiteboard(self.metadata)
 
     def leases(self) -> FcntlLeaseManager:
-        return FcntlLeaseManager(self.ha_dir)
+        return FcntlLeaseManager(self.lockspace)
 
     def write_host(
         self,

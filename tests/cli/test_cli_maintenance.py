@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from hosted_engine.client import HAClient, MaintenanceMode
-from hosted_engine.config import keyvalue
 from hosted_engine.config.host import load_host_config
 from hosted_engine.errors import UsageError
+from hosted_engine.files import keyvalue
 from hosted_engine.locking import MemoryLeaseManager
 from hosted_engine.vm.definition import VmDefinition
 from hosted_engine.vm.fake import FakeVmBackend

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from hosted_engine.config import keyvalue
+from hosted_engine.files import keyvalue
 from hosted_engine.lab.cluster import Lab, engine_healthy
 from tests.integration.conftest import (
     VmSampler,

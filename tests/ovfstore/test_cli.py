@@ -12,7 +12,7 @@ import pytest
 
 from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.clock import FakeClock
-from hosted_engine.config import keyvalue
+from hosted_engine.files import keyvalue
 from hosted_engine.storage.ovf_store import member_name
 from hosted_engine.vm.ovf import parse_ovf
 from tests.cli.conftest import Result, assert_one_line_error, run_console

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from hosted_engine.backends import vm_backend_for
 from hosted_engine.config.host import from_values as host_from_values
 from hosted_engine.errors import ConfigError, VmDefinitionError
 from hosted_engine.vm.base import Started, StartFailed, VmState
 from hosted_engine.vm.definition import VmDefinition
-from hosted_engine.vm.factory import backend_for
 from hosted_engine.vm.process import PayloadSettings, ProcessVmBackend
 
 from .conftest import StoreFiles
@@ -60,7 +60,7 @@ def test_a_legacy_command_that_cannot_be_parsed() -> None:
 
 
 def test_no_command_anywhere_is_a_start_failure_naming_the_setting(tmp_path: Path) -> None:
-    backend = ProcessVmBackend(tmp_path / "run", tmp_path, 1, "h1")
+    backend = ProcessVmBackend(tmp_path / "run", tmp_path / "lockspace", 1, "h1")
     result = backend.start(VmDefinition("vm"))
     assert isinstance(result, StartFailed) and "set process_command" in result.reason
     assert not (tmp_path / "run").exists()
@@ -70,7 +70,7 @@ def test_the_host_config_carries_the_payload(lab_files: StoreFiles) -> None:
     config = lab_files.config(1)
     assert config.process_command[1:4] == ("-m", "hosted_engine.lab.engine_service", "--listen")
     assert config.process_data_dir == config.images_dir / "engine-disk"
-    backend = backend_for(config)
+    backend = vm_backend_for(config)
     assert isinstance(backend, ProcessVmBackend)
     assert backend.payload == PayloadSettings(
         config.process_command, config.process_data_dir, config.domain_dir / "images"
@@ -90,7 +90,14 @@ def test_the_payload_gets_its_definition_and_the_boot_disk_as_data_dir(tmp_path:
     )
     ha_dir = tmp_path / "ha_agent"
     ha_dir.mkdir()
-    backend = ProcessVmBackend(tmp_path / "run", ha_dir, 1, "h1", payload=payload, start_check=0.2)
+    backend = ProcessVmBackend(
+        tmp_path / "run",
+        ha_dir / "hosted-engine.lockspace",
+        1,
+        "h1",
+        payload=payload,
+        start_check=0.2,
+    )
     definition = VmDefinition("vm-payload", mem_size_mib=320, boot_image_id="img-7")
     data_dir = tmp_path / "images" / "img-7"
     try:

@@ -2,10 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from hosted_engine.config import ha_state, keyvalue
+from hosted_engine.config import ha_state
 from hosted_engine.config.host import from_values, load_host_config
 from hosted_engine.config.timing import PROFILES, load_timing
 from hosted_engine.errors import ConfigError, NotDeployedError, TimingError
+from hosted_engine.files import keyvalue
 
 MINIMAL = {"host_id": "1", "sdUUID": "sd", "storage": "/srv"}
 

@@ -11,7 +11,7 @@ from hosted_engine.locking import FcntlLeaseManager, MemoryLeaseManager, MemoryL
 @pytest.fixture(params=["fcntl", "memory"])
 def managers(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
     if request.param == "fcntl":
-        return FcntlLeaseManager(tmp_path), FcntlLeaseManager(tmp_path)
+        return FcntlLeaseManager(tmp_path / "lockspace"), FcntlLeaseManager(tmp_path / "lockspace")
     store = MemoryLeaseStore()
     return MemoryLeaseManager(store), MemoryLeaseManager(store)
 
@@ -44,13 +44,13 @@ def test_vm_lease_is_exclusive_and_names_the_holder(managers) -> None:  # type: 
 def test_fcntl_lease_dies_with_its_process(tmp_path: Path) -> None:
     code = (
         "import sys, time; from hosted_engine.locking import FcntlLeaseManager\n"
-        f"l = FcntlLeaseManager({str(tmp_path)!r}).acquire_vm_lease('vm', 4, 'h4')\n"
+        f"l = FcntlLeaseManager({str(tmp_path / 'lockspace')!r}).acquire_vm_lease('vm', 4, 'h4')\n"
         "print('held', flush=True); time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-        manager = FcntlLeaseManager(tmp_path)
+        manager = FcntlLeaseManager(tmp_path / "lockspace")
         holder = manager.vm_lease_holder("vm")
         assert holder is not None and holder.host_id == 4 and holder.pid == proc.pid
         proc.kill()
@@ -63,7 +63,7 @@ def test_fcntl_lease_dies_with_its_process(tmp_path: Path) -> None:
 
 
 def test_fcntl_lease_is_inherited_by_a_child(tmp_path: Path) -> None:
-    manager = FcntlLeaseManager(tmp_path)
+    manager = FcntlLeaseManager(tmp_path / "lockspace")
     lease = manager.acquire_vm_lease("vm", 1)
     child = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.read()"],
@@ -83,12 +83,12 @@ def test_fcntl_lease_is_inherited_by_a_child(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", ["", "../x", "a/b", ".hidden"])
 def test_bad_vm_ids(tmp_path: Path, bad: str) -> None:
     with pytest.raises(LeaseError):
-        FcntlLeaseManager(tmp_path).acquire_vm_lease(bad, 1)
+        FcntlLeaseManager(tmp_path / "lockspace").acquire_vm_lease(bad, 1)
 
 
 def test_host_id_bounds(tmp_path: Path) -> None:
     with pytest.raises(LeaseError, match="between 1 and 2000"):
-        FcntlLeaseManager(tmp_path).acquire_host_id(2001)
+        FcntlLeaseManager(tmp_path / "lockspace").acquire_host_id(2001)
 
 
 def test_a_lost_memory_lease_stays_lost_when_retaken() -> None:

@@ -65,7 +65,7 @@ def make_backend(tmp_path: Path, ha_dir: Path) -> Callable[..., ProcessVmBackend
         options.setdefault("start_check", 0.3)
         return ProcessVmBackend(
             tmp_path / f"run-host{host_id}",
-            ha_dir,
+            ha_dir / "hosted-engine.lockspace",
             host_id,
             f"host{host_id}",
             payload=payload,

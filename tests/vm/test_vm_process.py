@@ -47,8 +47,8 @@ def definition(
     return VmDefinition(vm_id=vm_id, extra=extra)
 
 
-def lease_free(ha_dir: Path, vm_id: str) -> bool:
-    return FcntlLeaseManager(ha_dir).vm_lease_holder(vm_id) is None
+def lease_free(lockspace: Path, vm_id: str) -> bool:
+    return FcntlLeaseManager(lockspace).vm_lease_holder(vm_id) is None
 
 
 def carriers_of(vm_id: str) -> set[int]:
@@ -88,7 +88,7 @@ def test_start_runs_the_payload_and_only_it_carries_the_vm_id(
     assert "HOSTED_ENGINE_VM_ID" not in psutil.Process(supervisor).environ()
     assert psutil.Process(pid).ppid() == supervisor
     assert os.getpgid(pid) == pid  # its own process group
-    assert FcntlLeaseManager(backend.ha_dir).vm_lease_holder(vm_id) is not None
+    assert FcntlLeaseManager(backend.lockspace).vm_lease_holder(vm_id) is not None
 
 
 def test_a_second_host_gets_lease_held_while_the_first_runs(
@@ -124,7 +124,7 @@ def test_killed_payload_is_crashed_and_frees_the_lease(make_backend: Backends, v
     status = backend.status()
     assert status.exit_reason is ExitReason.CRASHED
     assert status.message == "killed by signal 9"
-    assert lease_free(backend.ha_dir, vm_id)
+    assert lease_free(backend.lockspace, vm_id)
     assert isinstance(other.start(definition(vm_id)), Started)
 
 
@@ -139,7 +139,7 @@ def test_killed_supervisor_takes_the_payload_and_the_lease_with_it(
     os.kill(supervisor, signal.SIGKILL)
 
     wait_until(lambda: gone(pid), what="the payload to die with its supervisor")
-    wait_until(lambda: lease_free(backend.ha_dir, vm_id), what="the lease to be free")
+    wait_until(lambda: lease_free(backend.lockspace, vm_id), what="the lease to be free")
     status = backend.status()
     assert (status.state, status.exit_reason) == (VmState.DOWN, ExitReason.SUPERVISOR_LOST)
 
@@ -152,7 +152,7 @@ def test_graceful_shutdown_of_a_cooperative_payload(make_backend: Backends, vm_i
 
     wait_until(lambda: backend.status().state is VmState.DOWN, what="the VM down")
     assert backend.status().exit_reason is ExitReason.SHUTDOWN
-    assert lease_free(backend.ha_dir, vm_id)
+    assert lease_free(backend.lockspace, vm_id)
     assert backend.shutdown(grace=30) is StopResult.NOT_RUNNING
 
 
@@ -173,7 +173,7 @@ def test_payload_ignoring_sigterm_is_powered_off_after_the_grace(
     status = backend.status()
     assert status.exit_reason is ExitReason.POWEROFF
     assert "grace" in status.message
-    assert lease_free(backend.ha_dir, vm_id)
+    assert lease_free(backend.lockspace, vm_id)
 
 
 def test_poweroff_returns_once_down(make_backend: Backends, vm_id: str) -> None:
@@ -184,7 +184,7 @@ def test_poweroff_returns_once_down(make_backend: Backends, vm_id: str) -> None:
 
     assert gone(pid)
     assert backend.status().exit_reason is ExitReason.POWEROFF
-    assert lease_free(backend.ha_dir, vm_id)
+    assert lease_free(backend.lockspace, vm_id)
     assert backend.poweroff() is StopResult.NOT_RUNNING
 
 
@@ -201,7 +201,7 @@ def test_poweroff_kills_a_supervisor_that_does_not_answer(
 
     wait_until(lambda: gone(pid), what="the payload to die with its supervisor")
     assert backend.status().exit_reason is ExitReason.POWEROFF
-    wait_until(lambda: lease_free(backend.ha_dir, vm_id), what="the lease to be free")
+    wait_until(lambda: lease_free(backend.lockspace, vm_id), what="the lease to be free")
 
 
 def test_stopped_payload_is_paused(make_backend: Backends, vm_id: str) -> None:
@@ -228,7 +228,7 @@ def test_missing_command_is_start_failed_and_frees_the_lease(
 
     assert isinstance(result, StartFailed) and "No such file" in result.reason
     assert backend.status().exit_reason is ExitReason.START_FAILED
-    assert lease_free(backend.ha_dir, vm_id)
+    assert lease_free(backend.lockspace, vm_id)
 
 
 def test_payload_exiting_at_once_is_start_failed(make_backend: Backends, vm_id: str) -> None:

@@ -8,11 +8,11 @@ at all when the value is unchanged. Writes are atomic (temp file, fsync, rename)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from hosted_engine.errors import ConfigError
+from hosted_engine.files.atomic import write_atomically
 
 
 def parse(text: str, source: str = "<text>") -> dict[str, str]:
@@ -59,27 +59,10 @@ def update_text(text: str, changes: Mapping[str, str | None]) -> str:
 
 
 def atomic_write(path: str | Path, text: str, mode: int = 0o644) -> None:
-    """Replace ``path`` whole or not at all."""
-    import tempfile  # only writers pay for it; every CLI start reads config files
-
+    """Replace ``path`` whole or not at all, creating its directory; raises ``OSError``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomically(path, text, mode=mode)
 
 
 def update(path: str | Path, changes: Mapping[str, str | None]) -> bool:

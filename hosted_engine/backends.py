@@ -1,0 +1,34 @@
+"""The lease and VM backends a host's configuration asks for.
+
+The mechanisms (``locking/``, ``vm/``) know nothing of ``hosted-engine.conf``; this is
+where a configuration picks and wires them, for the daemons and the client alike.
+"""
+
+from __future__ import annotations
+
+from hosted_engine.config.host import HostConfig
+from hosted_engine.errors import ConfigError
+from hosted_engine.locking.base import LeaseManager
+from hosted_engine.locking.fcntl_backend import FcntlLeaseManager
+from hosted_engine.vm.base import VmBackend
+from hosted_engine.vm.process import PayloadSettings, ProcessVmBackend
+
+
+def lease_manager_for(config: HostConfig) -> LeaseManager:
+    if config.lease_backend != "fcntl":
+        raise ConfigError(f"lease_backend {config.lease_backend!r} is not available (known: fcntl)")
+    return FcntlLeaseManager(config.lockspace_path)
+
+
+def vm_backend_for(config: HostConfig) -> VmBackend:
+    if config.vm_backend != "process":
+        raise ConfigError(f"vm_backend {config.vm_backend!r} is not available (known: process)")
+    return ProcessVmBackend(
+        config.run_dir / "vm",
+        config.lockspace_path,
+        config.host_id,
+        config.hostname,
+        config.lease_backend,
+        payload=PayloadSettings(config.process_command, config.process_data_dir, config.images_dir),
+        shutdown_grace=config.timing.vm_shutdown_grace,
+    )

@@ -1,0 +1,118 @@
+"""What every part of the client shares: the host's configuration and how to reach things.
+
+Each verb runs in a fresh process, so the modules only some verbs need (VM backends,
+leases, the metadata codec, HTTP) are imported by those verbs, not here: a cold
+``--get-shared-config`` pays for the shared-configuration code only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hosted_engine.config.host import HostConfig
+from hosted_engine.errors import (
+    BrokerUnavailableError,
+    NotDeployedError,
+    RpcError,
+    StorageError,
+    UsageError,
+)
+from hosted_engine.jsonrpc import RpcClient
+
+if TYPE_CHECKING:
+    from hosted_engine.config.shared import SharedConfig
+    from hosted_engine.locking.base import LeaseManager
+    from hosted_engine.storage.whiteboard import Whiteboard
+    from hosted_engine.vm.base import VmBackend
+
+
+class ClientBase:
+    def __init__(
+        self,
+        config: HostConfig,
+        leases: LeaseManager | None = None,
+        backend: VmBackend | None = None,
+    ) -> None:
+        self.config = config
+        self._leases = leases
+        self._backend = backend
+
+    @property
+    def leases(self) -> LeaseManager:
+        if self._leases is None:
+            from hosted_engine.backends import lease_manager_for
+
+            self._leases = lease_manager_for(self.config)
+        return self._leases
+
+    @property
+    def backend(self) -> VmBackend:
+        if self._backend is None:
+            from hosted_engine.backends import vm_backend_for
+
+            self._backend = vm_backend_for(self.config)
+        return self._backend
+
+    def _broker_call(self, method: str, timeout: float | None = None, **params: Any) -> Any:
+        client = RpcClient(
+            self.config.broker_socket, timeout=timeout or self.config.timing.rpc_timeout
+        )
+        try:
+            return client.call(method, **params)
+        finally:
+            client.close()
+
+    def _whiteboard(self) -> Whiteboard:
+        from hosted_engine.storage.whiteboard import Whiteboard
+
+        return Whiteboard(self.config.metadata_path)
+
+    def _shared(self) -> SharedConfig:
+        from hosted_engine.broker.config_cache import broker_settings
+        from hosted_engine.config.shared import SharedConfig
+
+        return SharedConfig(self.config, broker_settings)
+
+    def _require_deployed(self) -> None:
+        if not self.config.is_deployed:
+            raise NotDeployedError("You must run deploy first")
+
+    def _vm_id(self) -> str:
+        if not self.config.vm_id:
+            raise NotDeployedError("You must run deploy first")
+        return self.config.vm_id
+
+    def _refresh_local_cache(self) -> None:
+        """Let the local broker see a change at once; others pick it up within a period."""
+        # no broker here, or a busy one: its periodic refresh will catch up
+        with contextlib.suppress(BrokerUnavailableError, RpcError):
+            self._broker_call("refresh_config", timeout=2.0)
+
+
+def read_admin_file(path: Path, limit: int) -> bytes:
+    """An admin's file, refused when over ``limit`` bytes (never read further than that)."""
+    from hosted_engine.storage.shared_tar import read_bounded
+
+    data = read_bounded(path, limit, UsageError)
+    if data is None:
+        raise UsageError(f"cannot read {path}: No such file or directory")
+    return data
+
+
+def utf8(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{source} is not UTF-8 text") from None
+
+
+def save_admin_file(path: str | Path, data: bytes) -> None:
+    """Write a download for the admin, whole or not at all."""
+    from hosted_engine.files.atomic import write_atomically
+
+    try:
+        write_atomically(Path(path), data)
+    except OSError as e:
+        raise StorageError(f"cannot write {path}: {e.strerror}") from None

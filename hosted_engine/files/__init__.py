@@ -1,0 +1,1 @@
+"""Local file mechanisms every layer uses: durable atomic replacement and ``key=value`` files."""
