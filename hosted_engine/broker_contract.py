@@ -36,73 +36,104 @@ T = TypeVar("T")
 
 
 # --- decoding helpers: each names the field it rejects ---------------------------------------
+# A path is a tuple of keys, joined only when an error message needs it: the agent decodes
+# a snapshot every loop, and the simulator thousands of times a second.
+
+Path = tuple[str, ...]
 
 
-def _obj(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise ContractError(f"broker snapshot: {where} must be an object (got {_kind(value)})")
-    return value
-
-
-def _get(obj: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise ContractError(f"broker snapshot: {_join(where, key)} is missing")
-    return obj[key]
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
+def _name(path: Path) -> str:
+    return ".".join(path) or "the answer"
 
 
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ContractError(f"broker snapshot: {where} must be an integer (got {_kind(value)})")
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+_EXPECTED: dict[Callable[[Any], bool], str] = {
+    _is_int: "an integer",
+    _is_number: "a number",
+    _is_bool: "true or false",
+    _is_str: "a string",
+}
+
+
+def _obj(value: Any, path: Path) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ContractError(
+            f"broker snapshot: {_name(path)} must be an object (got {_kind(value)})"
+        )
     return value
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ContractError(f"broker snapshot: {where} must be a number (got {_kind(value)})")
-    return float(value)
+def _get(obj: Mapping[str, Any], key: str, path: Path) -> Any:
+    try:
+        return obj[key]
+    except KeyError:
+        raise ContractError(f"broker snapshot: {_name((*path, key))} is missing") from None
 
 
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ContractError(f"broker snapshot: {where} must be true or false (got {_kind(value)})")
-    return value
+def _at(
+    obj: Mapping[str, Any],
+    key: str,
+    path: Path,
+    check: Callable[[Any], bool],
+    optional: bool = False,
+) -> Any:
+    """``obj[key]`` checked by ``check`` (numbers come back as float)."""
+    value = _get(obj, key, path)
+    if value is None and optional:
+        return None
+    if not check(value):
+        raise ContractError(
+            f"broker snapshot: {_name((*path, key))} must be {_EXPECTED[check]} "
+            f"(got {_kind(value)})"
+        )
+    return float(value) if check is _is_number else value
 
 
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise ContractError(f"broker snapshot: {where} must be a string (got {_kind(value)})")
-    return value
-
-
-def _optional(read: Callable[[Any, str], T]) -> Callable[[Any, str], T | None]:
-    def reader(value: Any, where: str) -> T | None:
-        return None if value is None else read(value, where)
-
-    return reader
-
-
-def _engine(value: Any, where: str) -> EngineStatus:
-    obj = _obj(value, where)
-    reason = obj.get("reason")
+def _engine(value: Any, path: Path) -> EngineStatus:
+    obj = _obj(value, path)
     return EngineStatus(
-        vm=_str(_get(obj, "vm", where), _join(where, "vm")),
-        health=_str(_get(obj, "health", where), _join(where, "health")),
-        detail=_str(_get(obj, "detail", where), _join(where, "detail")),
-        reason=None if reason is None else _str(reason, _join(where, "reason")),
+        vm=_at(obj, "vm", path, _is_str),
+        health=_at(obj, "health", path, _is_str),
+        detail=_at(obj, "detail", path, _is_str),
+        reason=_at(obj, "reason", path, _is_str, optional=True) if "reason" in obj else None,
     )
+
+
+def _leaf(check: Callable[[Any], bool]) -> Callable[[Any, Path], Any]:
+    """A reader of one checked value, for the monitor table."""
+    return lambda value, path: _check(value, path, check)
+
+
+def _check(value: Any, path: Path, check: Callable[[Any], bool]) -> Any:
+    if not check(value):
+        raise ContractError(
+            f"broker snapshot: {_name(path)} must be {_EXPECTED[check]} (got {_kind(value)})"
+        )
+    return float(value) if check is _is_number else value
 
 
 def check_version(value: Any) -> str:
     """The wire's version string, refused when its major is not ours."""
-    text = _str(value, "version")
+    text: str = _check(value, ("version",), _is_str)
     major, dot, minor = text.partition(".")
     if not (dot and major.isdigit() and minor.isdigit()):
         raise ContractError(f"broker snapshot: version must look like 1.0 (got {text[:20]!r})")
@@ -135,22 +166,17 @@ class Reading(Generic[T]):
         }
 
     @classmethod
-    def from_json(cls, data: Any, where: str, read: Callable[[Any, str], T]) -> Reading[T]:
-        obj = _obj(data, where)
+    def from_json(cls, data: Any, path: Path, read: Callable[[Any, Path], T]) -> Reading[T]:
+        obj = _obj(data, path)
+        value = _get(obj, "value", path)
         return cls(
-            value=_optional(read)(_get(obj, "value", where), _join(where, "value")),
-            measured_at=_optional(_number)(
-                _get(obj, "measured_at", where), _join(where, "measured_at")
-            ),
-            error=_optional(_str)(_get(obj, "error", where), _join(where, "error")),
+            value=None if value is None else read(value, (*path, "value")),
+            measured_at=_at(obj, "measured_at", path, _is_number, optional=True),
+            error=_at(obj, "error", path, _is_str, optional=True),
         )
 
 
 _NOT_MONITORED = "not monitored by this broker"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -159,7 +185,7 @@ class _Wire:
 
     attr: str  # the Monitors field
     name: str  # the monitor's name, the wire key
-    read: Callable[[Any, str], Any]
+    read: Callable[[Any, Path], Any]
     encode: Callable[[Any], Any]
     accepts: Callable[[Any], bool]  # is a broker-side value of the right type
 
@@ -172,14 +198,15 @@ _MONITOR_WIRE = (
         lambda v: v.to_dict(),
         lambda v: isinstance(v, EngineStatus),
     ),
-    _Wire("network", "network", _number, float, _is_number),
-    _Wire("bridge", "bridge", _bool, bool, lambda v: isinstance(v, bool)),
-    _Wire("mem_free", "mem-free", _number, float, _is_number),
-    _Wire("cpu_load", "cpu-load", _number, float, _is_number),
-    _Wire("storage_domain", "storage-domain", _bool, bool, lambda v: isinstance(v, bool)),
-    _Wire("config_age", "config-age", _number, float, _is_number),
+    _Wire("network", "network", _leaf(_is_number), float, _is_number),
+    _Wire("bridge", "bridge", _leaf(_is_bool), bool, _is_bool),
+    _Wire("mem_free", "mem-free", _leaf(_is_number), float, _is_number),
+    _Wire("cpu_load", "cpu-load", _leaf(_is_number), float, _is_number),
+    _Wire("storage_domain", "storage-domain", _leaf(_is_bool), bool, _is_bool),
+    _Wire("config_age", "config-age", _leaf(_is_number), float, _is_number),
 )
 MONITOR_NAMES = tuple(w.name for w in _MONITOR_WIRE)
+_MONITOR_PATHS = {w.name: ("monitors", w.name) for w in _MONITOR_WIRE}
 
 
 @dataclass(frozen=True)
@@ -214,11 +241,12 @@ class Monitors:
         return {w.name: getattr(self, w.attr).to_json(w.encode) for w in _MONITOR_WIRE}
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "monitors") -> Monitors:
-        obj = _obj(data, where)
+    def from_json(cls, data: Any) -> Monitors:
+        path = ("monitors",)
+        obj = _obj(data, path)
         return cls(
             **{
-                w.attr: Reading.from_json(_get(obj, w.name, where), _join(where, w.name), w.read)
+                w.attr: Reading.from_json(_get(obj, w.name, path), _MONITOR_PATHS[w.name], w.read)
                 for w in _MONITOR_WIRE
             }
         )
@@ -250,21 +278,17 @@ class RemoteRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Any, where: str) -> RemoteRecord:
-        obj = _obj(data, where)
-
-        def field(key: str, read: Callable[[Any, str], T]) -> T:
-            return read(_get(obj, key, where), _join(where, key))
-
+    def from_json(cls, data: Any, path: Path) -> RemoteRecord:
+        obj = _obj(data, path)
         return cls(
-            host_id=field("host_id", _int),
-            hostname=field("hostname", _str),
-            score=field("score", _int),
-            engine=field("engine", _engine),
-            alive=field("alive", _bool),
-            maintenance=field("maintenance", _bool),
-            stopped=field("stopped", _bool),
-            state=field("state", _optional(_str)),
+            host_id=_at(obj, "host_id", path, _is_int),
+            hostname=_at(obj, "hostname", path, _is_str),
+            score=_at(obj, "score", path, _is_int),
+            engine=_engine(_get(obj, "engine", path), (*path, "engine")),
+            alive=_at(obj, "alive", path, _is_bool),
+            maintenance=_at(obj, "maintenance", path, _is_bool),
+            stopped=_at(obj, "stopped", path, _is_bool),
+            state=_at(obj, "state", path, _is_str, optional=True),
         )
 
 
@@ -289,12 +313,14 @@ class VmLease:
         }
 
     @classmethod
-    def from_json(cls, data: Any, where: str = "vm_lease") -> VmLease:
-        obj = _obj(data, where)
-        known = _bool(_get(obj, "known", where), _join(where, "known"))
-        holder = _optional(_int)(_get(obj, "holder_host_id", where), _join(where, "holder_host_id"))
-        pid = _optional(_int)(_get(obj, "holder_pid", where), _join(where, "holder_pid"))
-        return cls(known, holder, pid)
+    def from_json(cls, data: Any) -> VmLease:
+        path = ("vm_lease",)
+        obj = _obj(data, path)
+        return cls(
+            known=_at(obj, "known", path, _is_bool),
+            holder_host_id=_at(obj, "holder_host_id", path, _is_int, optional=True),
+            holder_pid=_at(obj, "holder_pid", path, _is_int, optional=True),
+        )
 
 
 @dataclass(frozen=True)
@@ -329,22 +355,21 @@ class BrokerSnapshot:
     @classmethod
     def from_json(cls, data: Any) -> BrokerSnapshot:
         """Raises ContractError (ContractVersionError for an unknown major version)."""
-        obj = _obj(data, "the answer")
-        version = check_version(_get(obj, "version", ""))
-        hosts = _get(obj, "hosts", "")
+        top: Path = ()
+        obj = _obj(data, top)
+        version = check_version(_get(obj, "version", top))
+        hosts = _get(obj, "hosts", top)
         if not isinstance(hosts, list):
             raise ContractError(f"broker snapshot: hosts must be a list (got {_kind(hosts)})")
         return cls(
             version=version,
-            host_id=_int(_get(obj, "host_id", ""), "host_id"),
-            broker_now=_number(_get(obj, "broker_now", ""), "broker_now"),
-            global_maintenance=_optional(_bool)(
-                _get(obj, "global_maintenance", ""), "global_maintenance"
-            ),
-            enough_data=_bool(_get(obj, "enough_data", ""), "enough_data"),
-            hosts=tuple(RemoteRecord.from_json(h, f"hosts[{i}]") for i, h in enumerate(hosts)),
-            monitors=Monitors.from_json(_get(obj, "monitors", "")),
-            vm_lease=VmLease.from_json(_get(obj, "vm_lease", "")),
+            host_id=_at(obj, "host_id", top, _is_int),
+            broker_now=_at(obj, "broker_now", top, _is_number),
+            global_maintenance=_at(obj, "global_maintenance", top, _is_bool, optional=True),
+            enough_data=_at(obj, "enough_data", top, _is_bool),
+            hosts=tuple(RemoteRecord.from_json(h, (f"hosts[{i}]",)) for i, h in enumerate(hosts)),
+            monitors=Monitors.from_json(_get(obj, "monitors", top)),
+            vm_lease=VmLease.from_json(_get(obj, "vm_lease", top)),
         )
 
 
@@ -393,20 +418,16 @@ class ScoreBreakdown:
         base, penalties, zero = data.get("base"), data.get("penalties"), data.get("zero")
         if not (
             isinstance(base, int)
-            and _is_whole(base)
+            and _is_int(base)
             and isinstance(penalties, list)
             and all(
-                isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and _is_whole(p[1])
+                isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and _is_int(p[1])
                 for p in penalties
             )
             and (zero is None or isinstance(zero, str))
         ):
             raise ContractError(f"score breakdown is malformed: {text[:60]!r}")
         return cls(int(base), tuple((str(w), int(p)) for w, p in penalties), zero)
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def breakdown_from_extra(extra: str) -> ScoreBreakdown | None:
