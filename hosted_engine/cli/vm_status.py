@@ -89,7 +89,7 @@ def _explain_host(host_id: int, host: Mapping[str, Any]) -> str:
     lines.append(f"    {'base score':32}{breakdown.base:>6}")
     lines.extend(f"    {what:32}{-points:>6}" for what, points in breakdown.penalties)
     if breakdown.zero_because is not None:
-        lines.append(f"    {'forced to 0':32}{'':>6}  ({breakdown.zero_because})")
+        lines.append(f"    forced to 0: {breakdown.zero_because}")
     lines.append(f"    {'= score':32}{breakdown.total:>6}")
     return "\n".join(lines)
 

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from hosted_engine.agent.snapshot import build_snapshot
-from hosted_engine.broker_contract import BrokerSnapshot, Monitors, Reading, VmLease
 from hosted_engine.broker.config_cache import ConfigCache, cache_files
 from hosted_engine.broker.monitors import MonitorRunner
 from hosted_engine.broker.monitors.config_age import ConfigAgeMonitor
 from hosted_engine.broker.notifications import load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
 from hosted_engine.broker.service import BrokerService
+from hosted_engine.broker_contract import BrokerSnapshot, Monitors, Reading, VmLease
 from hosted_engine.clock import FakeClock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.locking import MemoryLeaseManager

@@ -16,7 +16,7 @@ from hosted_engine.sim.__main__ import main
 from hosted_engine.sim.host import SimVmBackend
 from hosted_engine.sim.world import SimSettings, SimulationFailed, World, simulate
 
-SEEDS = (1, 2, 3, 4)
+SEEDS = (1, 2, 3)
 STEPS = 2000
 
 
@@ -69,7 +69,7 @@ def test_two_hosts_starting_without_a_lease_are_caught_with_the_seed() -> None:
 
 def test_the_lease_alone_stops_an_eager_policy() -> None:
     """Invariant 1 rests on the VM lease, not on agents agreeing."""
-    assert simulate(11, SimSettings(steps=1000), policy=_eager).ok
+    assert simulate(11, SimSettings(steps=600), policy=_eager).ok
 
 
 def _lazy(state: AgentState, snap: Snapshot, timing: Timing, weights: ScoreWeights) -> Decision:
