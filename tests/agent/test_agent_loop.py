@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hosted_engine.agent.daemon import MAX_BACKOFF, Agent
-from hosted_engine.agent.states import StateName
+from hosted_engine.agent.states import AgentState, StateName
 from hosted_engine.broker_contract import BREAKDOWN_KEY, ScoreBreakdown, VmLease
 from hosted_engine.clock import FakeClock
 from hosted_engine.config.host import HostConfig, from_values
@@ -164,7 +164,7 @@ def test_a_missing_definition_does_not_stop_the_loop() -> None:
 def test_loop_once_waits_out_the_period_or_not_at_all() -> None:
     rig = Rig()
     assert rig.agent.loop_once() == rig.agent.timing.loop_period  # StartState: WAIT
-    rig.agent.state = rig.agent.state.__class__(S.UNKNOWN_LOCAL_VM_STATE, rig.clock.monotonic())
+    rig.agent.state = AgentState(S.UNKNOWN_LOCAL_VM_STATE, rig.clock.monotonic())
     assert rig.agent.loop_once() == 0.0  # UnknownLocalVmState -> Reinitialize is NOWAIT
 
 
