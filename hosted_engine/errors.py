@@ -156,6 +156,23 @@ class BrokerUnavailableError(HostedEngineError):
     """The local broker's socket cannot be reached."""
 
 
+class ContractError(HostedEngineError):
+    """A broker answer that does not fit the typed broker-agent contract (a wrong type, a
+    missing field): refused whole, never half-read."""
+
+
+class ContractVersionError(ContractError):
+    """A broker speaking a contract major version this agent does not know."""
+
+    def __init__(self, version: str, supported: int) -> None:
+        super().__init__(
+            f"the broker speaks contract version {version}; this agent understands "
+            f"{supported}.x only (upgrade the agent along with the broker)"
+        )
+        self.version = version
+        self.supported = supported
+
+
 # --- installer ------------------------------------------------------------------------------
 
 

@@ -1,10 +1,14 @@
 """``hosted-engine-agent``: decides, every loop, whether this host runs the engine VM.
 
-The loop only gathers a snapshot (from the broker, the local maintenance file and the
+The loop only gathers a snapshot (from the broker, the local maintenance flags and the
 broker's cached copy of the engine VM definition; never shared storage), asks the pure
 policy (:func:`decide`) what to do, carries the action out through the VM backend and
 reports back. Losing the broker is waited out with back-off in-process, not by dying and
 relying on a restart loop (users-and-numbers P2, BZ 1378310).
+
+Everything the agent touches is passed in (:class:`Agent`'s arguments); only
+:func:`main` wires the real broker socket, VM backend, flag file and clock, so tests and
+the simulator (``hosted_engine.sim``) run the very same loop against fakes.
 """
 
 from __future__ import annotations
@@ -12,169 +16,197 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
 
 from hosted_engine.agent.executor import Executor
-from hosted_engine.agent.score import ScoreWeights, compute_score
-from hosted_engine.agent.snapshot import RemoteHost, Snapshot
-from hosted_engine.agent.states import AgentState, StateName, after_action, decide, initial_state
-from hosted_engine.backends import vm_backend_for
+from hosted_engine.agent.ports import BrokerPort, RpcBroker, StateReport
+from hosted_engine.agent.score import ScoreWeights, score_breakdown
+from hosted_engine.agent.snapshot import Snapshot, build_snapshot
+from hosted_engine.agent.states import (
+    AgentState,
+    Decision,
+    StateName,
+    after_action,
+    decide,
+    initial_state,
+)
+from hosted_engine.broker_contract import BREAKDOWN_KEY
 from hosted_engine.clock import Clock, SystemClock
 from hosted_engine.config import ha_state
 from hosted_engine.config.host import HostConfig
+from hosted_engine.config.timing import Timing
 from hosted_engine.daemon_entry import run_daemon
-from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, RpcError
-from hosted_engine.jsonrpc import RpcClient
-from hosted_engine.vm.definition import load_definition
-from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
+from hosted_engine.errors import (
+    BrokerUnavailableError,
+    ContractError,
+    ContractVersionError,
+    HostedEngineError,
+    RpcError,
+)
+from hosted_engine.vm.base import VmBackend
+from hosted_engine.vm.definition import VmDefinition, load_definition
 
 log = logging.getLogger("hosted_engine.agent")
 
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _holder_id(lease: dict[str, Any]) -> int | None:
-    holder = lease.get("holder") if lease.get("known") else None
-    host_id = holder.get("host_id") if isinstance(holder, dict) else None
-    return host_id if isinstance(host_id, int) and not isinstance(host_id, bool) else None
-
-
-def build_snapshot(
-    raw: dict[str, Any], config: HostConfig, now: float, vm_mem: int | None
-) -> Snapshot:
-    """Turn the broker's typed answer into the policy's snapshot."""
-    monitors = raw.get("monitors", {})
-    engine = monitors.get("engine-health")
-    lease = raw.get("vm_lease", {})
-    remotes = tuple(
-        RemoteHost(
-            host_id=int(h["host_id"]),
-            hostname=str(h["hostname"]),
-            score=int(h["score"]),
-            engine=EngineStatus.from_dict(h["engine"]),
-            alive=bool(h["alive"]),
-            maintenance=bool(h["maintenance"]),
-            stopped=bool(h["stopped"]),
-            state=h.get("state"),
-        )
-        for h in raw.get("hosts", {}).values()
-    )
-    try:
-        local_maintenance = ha_state.local_maintenance(config.ha_state_path)
-    except HostedEngineError as e:
-        log.error("cannot read local maintenance flags, assuming maintenance: %s", e)
-        local_maintenance = True  # the safe reading of a broken flag file
-    bridge = monitors.get("bridge")
-    storage = monitors.get("storage-domain")
-    network = _float(monitors.get("network"))
-    # The broker's copy of the shared configuration (the VM definition included) must be
-    # fresh: a host running on settings the others no longer have should not win.
-    config_age = _float(monitors.get("config-age"))
-    return Snapshot(
-        now=now,
-        host_id=config.host_id,
-        local_engine=EngineStatus.from_dict(engine) if engine else UNKNOWN_ENGINE_STATUS,
-        local_maintenance=local_maintenance,
-        global_maintenance=bool(raw.get("global_maintenance")),
-        remotes=remotes,
-        vm_lease_free=(lease.get("holder") is None) if lease.get("known") else None,
-        vm_lease_holder=_holder_id(lease),
-        local_engine_measured_at=_float(raw.get("measured_at", {}).get("engine-health")),
-        enough_data=bool(raw.get("enough_data")) and raw.get("global_maintenance") is not None,
-        network=1.0 if network is None else network,
-        bridge=bridge if isinstance(bridge, bool) else None,
-        mem_free_mib=_float(monitors.get("mem-free")),
-        cpu_load=_float(monitors.get("cpu-load")),
-        storage_ok=storage if isinstance(storage, bool) else None,
-        vm_mem_mib=vm_mem,
-        config_uptodate=config_age is not None and config_age <= config.timing.config_max_age,
-    )
+Policy = Callable[[AgentState, Snapshot, Timing, ScoreWeights], Decision]
+MAX_BACKOFF = 30.0  # seconds between attempts to reach a broker that is not there
 
 
 class Agent:
-    def __init__(self, config: HostConfig, clock: Clock, stop: threading.Event) -> None:
+    """One host's decision loop.
+
+    ``local_maintenance`` reads this host's maintenance flags (HostedEngineError when
+    they cannot be read: the agent then assumes maintenance); ``definition`` gives the
+    engine VM definition it would start; ``pause`` waits between loops (default: the
+    stop event's wait, so a stop ends the pause at once); ``policy`` is :func:`decide`
+    except in tests that check the simulator catches a broken one.
+    """
+
+    def __init__(
+        self,
+        config: HostConfig,
+        clock: Clock,
+        stop: threading.Event,
+        *,
+        broker: BrokerPort,
+        backend: VmBackend,
+        local_maintenance: Callable[[], bool],
+        definition: Callable[[], VmDefinition],
+        pause: Callable[[float], object] | None = None,
+        policy: Policy = decide,
+    ) -> None:
         self.config = config
+        self.timing = config.timing
         self.clock = clock
         self.stop = stop
         self.weights = ScoreWeights.from_overrides(config.score_overrides)
-        self.broker = RpcClient(config.broker_socket, timeout=config.timing.rpc_timeout)
-        self.executor = Executor(config, vm_backend_for(config))
+        self.broker = broker
+        self.executor = Executor(backend, definition, config.timing.vm_shutdown_grace)
+        self.policy = policy
+        self._local_maintenance = local_maintenance
+        self._definition = definition
+        self._pause = pause if pause is not None else stop.wait
         self.state: AgentState = initial_state(clock.monotonic())
-        self._last_logged = ""
+        self.last_sentence = ""  # the latest loop's log line, for tests and the simulator
         self._vm_mem: int | None = None
+        self._backoff = self.timing.loop_period
 
+    @classmethod
+    def for_host(cls, config: HostConfig, stop: threading.Event) -> Agent:
+        """The agent with this host's real broker, VM backend, flag file and clock."""
+        from hosted_engine.backends import vm_backend_for
+
+        return cls(
+            config,
+            SystemClock(),
+            stop,
+            broker=RpcBroker(config.broker_socket, config.timing.rpc_timeout),
+            backend=vm_backend_for(config),
+            local_maintenance=lambda: ha_state.local_maintenance(config.ha_state_path),
+            definition=lambda: load_definition(config.vm_conf_path),
+        )
+
+    # --- one decision -----------------------------------------------------------------------
     def _refresh_definition(self) -> None:
         """The memory the VM would take here, from the definition it would start with."""
         try:
-            self._vm_mem = load_definition(self.config.vm_conf_path).mem_size_mib
+            self._vm_mem = self._definition().mem_size_mib
         except HostedEngineError as e:
             log.warning("cannot read the engine VM definition: %s", e)
 
-    def step(self) -> bool:
-        """One decision; returns whether to wait a loop period before the next."""
+    def _read_local_maintenance(self) -> bool:
+        try:
+            return self._local_maintenance()
+        except HostedEngineError as e:
+            log.error("cannot read local maintenance flags, assuming maintenance: %s", e)
+            return True  # the safe reading of a broken flag file
+
+    def snapshot(self) -> Snapshot:
+        """What this loop decides on: the broker's answer plus our own local reads."""
         now = self.clock.monotonic()
         self._refresh_definition()
-        snap = build_snapshot(self.broker.call("get_snapshot"), self.config, now, self._vm_mem)
+        return build_snapshot(
+            self.broker.get_snapshot(),
+            now=now,
+            local_maintenance=self._read_local_maintenance(),
+            vm_mem_mib=self._vm_mem,
+            config_max_age=self.timing.config_max_age,
+        )
+
+    def step(self) -> bool:
+        """One decision; returns whether to wait a loop period before the next."""
+        snap = self.snapshot()
         previous = self.state
-        decision = decide(previous, snap, self.config.timing, self.weights)
-        score = decision.score
+        decision = self.policy(previous, snap, self.timing, self.weights)
         if decision.action is not None:
-            log.info("%s: %s", decision.action.value, decision.reason)
             outcome = self.executor.run(decision.action)
             self.state = after_action(decision, outcome, self.clock.monotonic())
-            # the outcome may change the score (a failed start's retry penalty): publish it now
-            score = compute_score(self.state.name, snap, self.state.retry_count, self.weights)
+            what = f"{decision.action.value} the engine VM: {outcome.value}"
         else:
             self.state = decision.state
-        line = f"Current state {self.state.name.value} (score: {score})"
-        if line != self._last_logged:
-            log.info("%s; %s", line, decision.reason)
-            self._last_logged = line
-        self.broker.call(
-            "report_state",
-            state=self.state.name.value,
-            score=score,
-            maintenance=self.state.name is StateName.LOCAL_MAINTENANCE,
-            metadata=decision.metadata,
+            what = "no action"
+        # from the state we keep: the outcome may change the score (a failed start's penalty)
+        breakdown = score_breakdown(self.state.name, snap, self.state.retry_count, self.weights)
+        # Patroni's model: one sentence per loop, saying what was decided and why.
+        self.last_sentence = (
+            f"{what}: {decision.reason}; state {self.state.name.value}, "
+            f"this host scores {breakdown}"
+        )
+        log.info("%s", self.last_sentence)
+        self.broker.report_state(
+            StateReport(
+                state=self.state.name.value,
+                score=breakdown.total,
+                maintenance=self.state.name is StateName.LOCAL_MAINTENANCE,
+                metadata={**decision.metadata, BREAKDOWN_KEY: breakdown.to_metadata()},
+            )
         )
         if previous.name is not self.state.name:
             detail = f"{previous.name.value}-{self.state.name.value}"
             try:
-                self.broker.call("notify", event="state_transition", detail=detail)
+                self.broker.notify("state_transition", detail)
             except (RpcError, BrokerUnavailableError) as e:
                 log.warning("notification of %s failed: %s", detail, e)
         return decision.wait
 
+    # --- the loop ---------------------------------------------------------------------------
+    def loop_once(self) -> float:
+        """One pass of the loop; returns how long to pause before the next one.
+
+        A broker that is away or that we cannot understand is retried with back-off,
+        doubling up to MAX_BACKOFF (never less than a loop period).
+        """
+        period = self.timing.loop_period
+        started = self.clock.monotonic()
+        try:
+            wait = self.step()
+        except (BrokerUnavailableError, RpcError, ContractError) as e:
+            if isinstance(e, ContractVersionError):
+                log.error("refusing the broker's snapshot, retrying in %.1fs: %s", self._backoff, e)
+            else:
+                log.warning("broker not usable, retrying in %.1fs: %s", self._backoff, e)
+            self.broker.close()
+            delay = self._backoff
+            self._backoff = min(self._backoff * 2, max(period, MAX_BACKOFF))
+            return delay
+        self._backoff = period
+        if not wait:
+            return 0.0
+        return max(0.0, period - (self.clock.monotonic() - started))
+
     def run(self) -> int:
-        period = self.config.timing.loop_period
-        backoff = period
         while not self.stop.is_set():
-            started = self.clock.monotonic()
-            try:
-                wait = self.step()
-                backoff = period
-            except (BrokerUnavailableError, RpcError) as e:
-                log.warning("broker not usable, retrying in %.1fs: %s", backoff, e)
-                self.broker.close()
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, max(period, 30.0))
-                continue
-            if wait:
-                self.stop.wait(max(0.0, period - (self.clock.monotonic() - started)))
-        self._report_stopped()
+            delay = self.loop_once()
+            if delay > 0:
+                self._pause(delay)
+        self.report_stopped()
         return 0
 
-    def _report_stopped(self) -> None:
+    def report_stopped(self) -> None:
         """Publish AgentStopped so others (and --clean-metadata) know we left cleanly."""
         try:
-            self.broker.call(
-                "report_state",
-                state=StateName.AGENT_STOPPED.value,
-                score=0,
-                maintenance=False,
-                stopped=True,
+            self.broker.report_state(
+                StateReport(StateName.AGENT_STOPPED.value, 0, maintenance=False, stopped=True)
             )
         except (BrokerUnavailableError, RpcError) as e:
             log.warning("could not publish AgentStopped: %s", e)
@@ -184,7 +216,7 @@ class Agent:
 def main(argv: list[str] | None = None) -> int:
     def body(config: HostConfig, stop: threading.Event) -> int:
         log.info("agent for host %d starting", config.host_id)
-        return Agent(config, SystemClock(), stop).run()
+        return Agent.for_host(config, stop).run()
 
     return run_daemon(
         "agent", __doc__, argv, body, lambda c: ScoreWeights.from_overrides(c.score_overrides)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from hosted_engine.agent.states import Action, Outcome
-from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import HostedEngineError
 from hosted_engine.vm.base import (
     AlreadyRunning,
@@ -15,30 +15,35 @@ from hosted_engine.vm.base import (
     StopResult,
     VmBackend,
 )
-from hosted_engine.vm.definition import load_definition
+from hosted_engine.vm.definition import VmDefinition
 
 log = logging.getLogger(__name__)
 
 
 class Executor:
-    def __init__(self, config: HostConfig, backend: VmBackend) -> None:
-        self.config = config
+    """``definition`` is read at each start: the VM starts with the latest definition the
+    broker cached, not with the one the agent saw when it started."""
+
+    def __init__(
+        self, backend: VmBackend, definition: Callable[[], VmDefinition], shutdown_grace: float
+    ) -> None:
         self.backend = backend
+        self.definition = definition
+        self.shutdown_grace = shutdown_grace
 
     def run(self, action: Action) -> Outcome:
         try:
             if action is Action.START_VM:
                 return self._start()
             if action is Action.STOP_VM:
-                return self._stopped(self.backend.shutdown(self.config.timing.vm_shutdown_grace))
+                return self._stopped(self.backend.shutdown(self.shutdown_grace))
             return self._stopped(self.backend.poweroff())
         except HostedEngineError as e:
             log.error("%s failed: %s", action.value, e)
             return Outcome.FAILED
 
     def _start(self) -> Outcome:
-        definition = load_definition(self.config.vm_conf_path)
-        result = self.backend.start(definition)
+        result = self.backend.start(self.definition())
         match result:
             case Started(pid=pid):
                 log.info("engine VM started (pid %d)", pid)

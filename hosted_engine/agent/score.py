@@ -14,7 +14,10 @@ from typing import Any
 
 from hosted_engine.agent.fsm import StateName
 from hosted_engine.agent.snapshot import Snapshot
+from hosted_engine.broker_contract import ScoreBreakdown
 from hosted_engine.errors import ConfigError
+
+__all__ = ["ScoreBreakdown", "ScoreWeights", "compute_score", "score_breakdown"]
 
 _ZERO_SCORE_STATES = frozenset(
     {
@@ -80,27 +83,6 @@ class ScoreWeights:
 
 def _key(field_name: str) -> str:
     return field_name.replace("_", "-")
-
-
-@dataclass(frozen=True)
-class ScoreBreakdown:
-    """A score with its reasons, so the log can say why a host scores what it does."""
-
-    base: int
-    penalties: tuple[tuple[str, int], ...]  # (what, points subtracted), non-zero only
-    zero_because: str | None  # set when a rule forces the score to 0
-
-    @property
-    def total(self) -> int:
-        if self.zero_because is not None:
-            return 0
-        return max(0, self.base - sum(points for _, points in self.penalties))
-
-    def __str__(self) -> str:
-        if self.zero_because is not None:
-            return f"0 ({self.zero_because})"
-        terms = "".join(f" - {what} {points}" for what, points in self.penalties)
-        return f"{self.base}{terms} = {self.total}" if terms else str(self.base)
 
 
 def score_breakdown(

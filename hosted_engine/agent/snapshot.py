@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hosted_engine.vm.engine_status import EngineStatus
+from hosted_engine.broker_contract import BrokerSnapshot
+from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,56 @@ class Snapshot:
     def alive_remotes(self) -> tuple[RemoteHost, ...]:
         """Only live hosts take part in elections; a stale record says nothing current."""
         return tuple(r for r in self.remotes if r.alive)
+
+
+def build_snapshot(
+    broker: BrokerSnapshot,
+    *,
+    now: float,
+    local_maintenance: bool,
+    vm_mem_mib: int | None,
+    config_max_age: float,
+) -> Snapshot:
+    """The policy's snapshot from the broker's typed answer and what the agent read itself.
+
+    No guessing here: a value the broker could not measure stays ``None`` ("not
+    measured"), except where the score must assume the worst (an unread configuration
+    cache is out of date) or the reference assumes the best (an unmeasured network).
+    """
+    m = broker.monitors
+    lease = broker.vm_lease
+    config_age = m.config_age.value
+    return Snapshot(
+        now=now,
+        host_id=broker.host_id,
+        local_engine=m.engine_health.value or UNKNOWN_ENGINE_STATUS,
+        local_maintenance=local_maintenance,
+        global_maintenance=bool(broker.global_maintenance),
+        remotes=tuple(
+            RemoteHost(
+                host_id=h.host_id,
+                hostname=h.hostname,
+                score=h.score,
+                engine=h.engine,
+                alive=h.alive,
+                maintenance=h.maintenance,
+                stopped=h.stopped,
+                state=h.state,
+            )
+            for h in broker.hosts
+        ),
+        vm_lease_free=lease.free,
+        vm_lease_holder=lease.holder_host_id if lease.known else None,
+        local_engine_measured_at=m.engine_health.measured_at,
+        # no whiteboard read yet: we cannot know whether the cluster is in maintenance
+        enough_data=broker.enough_data and broker.global_maintenance is not None,
+        network=1.0 if m.network.value is None else m.network.value,
+        bridge=m.bridge.value,
+        mem_free_mib=m.mem_free.value,
+        cpu_load=m.cpu_load.value,
+        storage_ok=m.storage_domain.value,
+        vm_mem_mib=vm_mem_mib,
+        # The broker's copy of the shared configuration (the VM definition included) must
+        # be fresh: a host running on settings the others no longer have should not win.
+        config_uptodate=config_age is not None and config_age <= config_max_age,
+    )

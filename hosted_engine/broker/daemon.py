@@ -61,6 +61,7 @@ def run(config: HostConfig, stop: threading.Event) -> int:
         clock,
         config_cache,
         monitor_times=lambda: {k: r.measured_at for k, r in runner.values().items()},
+        monitor_errors=lambda: {k: r.error for k, r in runner.values().items()},
     )
     runner.start()
     publisher.start()

@@ -10,19 +10,14 @@ from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.liveness import Liveness
 from hosted_engine.broker.publisher import AgentReport, StatusPublisher
 from hosted_engine.broker.status_view import host_status
+from hosted_engine.broker_contract import BrokerSnapshot, Monitors, Reading, RemoteRecord, VmLease
 from hosted_engine.clock import Clock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import UsageError
 from hosted_engine.locking.base import LeaseManager
 from hosted_engine.storage.whiteboard import Whiteboard
-from hosted_engine.vm.engine_status import EngineStatus
 
 log = logging.getLogger(__name__)
-
-
-def _plain(value: Any) -> Any:
-    """Monitor values as JSON (EngineStatus becomes its dict)."""
-    return value.to_dict() if isinstance(value, EngineStatus) else value
 
 
 class BrokerService:
@@ -38,6 +33,7 @@ class BrokerService:
         config_cache: ConfigCache | None = None,
         *,
         monitor_times: Callable[[], dict[str, float | None]] = dict,
+        monitor_errors: Callable[[], dict[str, str | None]] = dict,
     ) -> None:
         self.config = config
         self.publisher = publisher
@@ -48,6 +44,7 @@ class BrokerService:
         self.clock = clock
         self.config_cache = config_cache
         self.monitor_times = monitor_times  # monotonic time each value was measured
+        self.monitor_errors = monitor_errors  # why each value is bad or stale, if it is
 
     def methods(self) -> dict[str, Callable[..., Any]]:
         return {
@@ -64,50 +61,59 @@ class BrokerService:
     def ping(self) -> str:
         return "pong"
 
-    def _vm_lease(self) -> dict[str, Any]:
+    def _vm_lease(self) -> VmLease:
         if not self.config.vm_id:
-            return {"known": False, "holder": None}
+            return VmLease(known=False)
         try:
             holder = self.leases.vm_lease_holder(self.config.vm_id)
         except Exception as e:  # storage trouble: unknown, never "free"
             log.warning("cannot probe the VM lease: %s", e)
-            return {"known": False, "holder": None}
-        return {
-            "known": True,
-            "holder": None if holder is None else {"host_id": holder.host_id, "pid": holder.pid},
-        }
+            return VmLease(known=False)
+        if holder is None:
+            return VmLease(known=True)
+        return VmLease(known=True, holder_host_id=holder.host_id, holder_pid=holder.pid)
 
-    def get_snapshot(self) -> dict[str, Any]:
-        """Everything the agent decides on, measured by us."""
+    def snapshot(self) -> BrokerSnapshot:
+        """Everything the agent decides on, measured by us, in the contract's types."""
         now = self.clock.monotonic()
         scan = self.publisher.scan()
-        hosts: dict[str, Any] = {}
+        hosts: list[RemoteRecord] = []
         global_maintenance: bool | None = None
         if scan is not None:
             global_maintenance = scan.global_flags.maintenance
-            for host_id, record in scan.hosts.items():
+            for host_id, record in sorted(scan.hosts.items()):
                 if host_id == self.config.host_id:
                     continue
-                hosts[str(host_id)] = {
-                    "host_id": host_id,
-                    "hostname": record.hostname,
-                    "score": record.score,
-                    "engine": record.engine.to_dict(),
-                    "alive": self.publisher.liveness_of(host_id, now) is Liveness.ALIVE,
-                    "maintenance": record.maintenance,
-                    "stopped": record.stopped,
-                    "state": record.state,
-                }
-        return {
-            "broker_now": now,
-            "host_id": self.config.host_id,
-            "global_maintenance": global_maintenance,
-            "enough_data": scan is not None and self.publisher.enough_data(now),
-            "hosts": hosts,
-            "monitors": {k: _plain(v) for k, v in self.monitor_values().items()},
-            "measured_at": self.monitor_times(),
-            "vm_lease": self._vm_lease(),
+                hosts.append(
+                    RemoteRecord(
+                        host_id=host_id,
+                        hostname=record.hostname,
+                        score=record.score,
+                        engine=record.engine,
+                        alive=self.publisher.liveness_of(host_id, now) is Liveness.ALIVE,
+                        maintenance=record.maintenance,
+                        stopped=record.stopped,
+                        state=record.state,
+                    )
+                )
+        values, times, errors = self.monitor_values(), self.monitor_times(), self.monitor_errors()
+        readings = {
+            name: Reading(value, times.get(name), errors.get(name))
+            for name, value in values.items()
         }
+        return BrokerSnapshot(
+            host_id=self.config.host_id,
+            broker_now=now,
+            global_maintenance=global_maintenance,
+            enough_data=scan is not None and self.publisher.enough_data(now),
+            hosts=tuple(hosts),
+            monitors=Monitors.from_readings(readings),
+            vm_lease=self._vm_lease(),
+        )
+
+    def get_snapshot(self) -> dict[str, Any]:
+        """The RPC form of :meth:`snapshot` (``BrokerSnapshot.from_json`` reads it)."""
+        return self.snapshot().to_json()
 
     def get_status(self) -> dict[str, Any]:
         """All hosts in the ``--vm-status --json`` shape, with our liveness judgement."""

@@ -15,8 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from hosted_engine.cli import shared_config, vm_definition
-from hosted_engine.cli.vm_status import render_json, render_text
-from hosted_engine.client import HAClient
+from hosted_engine.cli.vm_status import (
+    render_explain,
+    render_explain_json,
+    render_json,
+    render_text,
+)
+from hosted_engine.client import ClusterStatus, HAClient
 from hosted_engine.errors import HostedEngineError, NotDeployedError
 
 VERBS = (
@@ -92,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--vm-status, --show-vm-definition: machine-readable output",
     )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="--vm-status: each host's score, its base and every penalty by name",
+    )
     p.add_argument("--mode", help="--set-maintenance: global, local or none")
     p.add_argument(
         "--force",
@@ -113,6 +123,8 @@ def vm_status(args: argparse.Namespace) -> int:
     status = _client(args).get_status()
     for warning in status.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if args.explain:
+        return _explain(status, args.json)
     if args.json:
         print(render_json(status))
         return 0
@@ -124,6 +136,18 @@ def vm_status(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     sys.stdout.write(render_text(status))
+    return 0
+
+
+def _explain(status: ClusterStatus, as_json: bool) -> int:
+    """``--vm-status --explain``: every host's score term by term (a format of ours, so the
+    default ``--json`` stays exactly the reference's)."""
+    if as_json:
+        print(render_explain_json(status))
+        return 0
+    if not status.hosts:
+        raise CliError("No host has published its status on the storage domain yet.")
+    sys.stdout.write(render_explain(status))
     return 0
 
 

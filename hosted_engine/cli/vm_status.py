@@ -6,7 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from hosted_engine.broker_contract import ScoreBreakdown, breakdown_from_extra
 from hosted_engine.client import ClusterStatus
+from hosted_engine.errors import ContractError
 
 LABELS = {
     "host-id": "Host ID",
@@ -50,3 +52,70 @@ def render_text(status: ClusterStatus) -> str:
 
 def render_json(status: ClusterStatus) -> str:
     return json.dumps(status.to_json_dict())
+
+
+# --- --explain: each host's score, term by term ----------------------------------------------
+
+
+def _state(extra: str) -> str | None:
+    for line in extra.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key == "state":
+            return value
+    return None
+
+
+def _breakdown(host: Mapping[str, Any]) -> ScoreBreakdown | str:
+    """The host's published breakdown, or why there is none to show."""
+    try:
+        breakdown = breakdown_from_extra(str(host.get("extra", "")))
+    except ContractError as e:
+        return f"unreadable breakdown: {e}"
+    if breakdown is None:
+        return "no breakdown published (agent not running, or an older version)"
+    return breakdown
+
+
+def _explain_host(host_id: int, host: Mapping[str, Any]) -> str:
+    state = _state(str(host.get("extra", ""))) or "unknown"
+    stale = " (stale data)" if host.get("live-data") is False else ""
+    lines = [
+        f"Host {host.get('hostname')} (id: {host_id}), state {state}: "
+        f"score {host.get('score')}{stale}"
+    ]
+    breakdown = _breakdown(host)
+    if isinstance(breakdown, str):
+        return "\n".join([*lines, f"    {breakdown}"])
+    lines.append(f"    {'base score':32}{breakdown.base:>6}")
+    lines.extend(f"    {what:32}{-points:>6}" for what, points in breakdown.penalties)
+    if breakdown.zero_because is not None:
+        lines.append(f"    forced to 0: {breakdown.zero_because}")
+    lines.append(f"    {'= score':32}{breakdown.total:>6}")
+    return "\n".join(lines)
+
+
+def render_explain(status: ClusterStatus) -> str:
+    """``--vm-status --explain``: why every host scores what it does."""
+    banner = "!! Cluster is in GLOBAL MAINTENANCE mode !!\n\n" if status.global_maintenance else ""
+    return banner + "\n\n".join(_explain_host(h, v) for h, v in sorted(status.hosts.items())) + "\n"
+
+
+def render_explain_json(status: ClusterStatus) -> str:
+    """``--vm-status --explain --json``: the same, one object per host id."""
+    out: dict[str, Any] = {}
+    for host_id, host in sorted(status.hosts.items()):
+        breakdown = _breakdown(host)
+        entry: dict[str, Any] = {
+            "score": host.get("score"),
+            "state": _state(str(host.get("extra", ""))),
+            "live-data": host.get("live-data"),
+        }
+        if isinstance(breakdown, str):
+            entry["error"] = breakdown
+        else:
+            entry["base"] = breakdown.base
+            entry["penalties"] = [[what, points] for what, points in breakdown.penalties]
+            entry["zero_because"] = breakdown.zero_because
+            entry["total"] = breakdown.total
+        out[str(host_id)] = entry
+    return json.dumps(out)

@@ -284,7 +284,7 @@ def broker(tmp_path: Path, make_conf: MakeConf) -> Iterator[Broker]:
         config = load_host_config(path)
         clock = SystemClock()
         board = Whiteboard(config.metadata_path)
-        leases = FcntlLeaseManager(config.ha_dir)
+        leases = FcntlLeaseManager(config.lockspace_path)
         publisher = StatusPublisher(config, board, leases, lambda: None, clock)
         service = BrokerService(config, publisher, board, leases, dict, lambda *a: "ok", clock)
         server = RpcServer(config.broker_socket, service.methods())

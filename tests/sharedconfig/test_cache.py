@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from hosted_engine.agent.daemon import build_snapshot
+from hosted_engine.agent.snapshot import build_snapshot
 from hosted_engine.broker.config_cache import ConfigCache, cache_files
 from hosted_engine.broker.monitors import MonitorRunner
 from hosted_engine.broker.monitors.config_age import ConfigAgeMonitor
 from hosted_engine.broker.notifications import load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
 from hosted_engine.broker.service import BrokerService
+from hosted_engine.broker_contract import BrokerSnapshot, Monitors, Reading, VmLease
 from hosted_engine.clock import FakeClock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.locking import MemoryLeaseManager
@@ -134,8 +135,23 @@ def test_the_config_age_monitor(cache: ConfigCache, lab_files: LabFiles, clock: 
 
 
 def _snapshot(config: HostConfig, age: Any) -> bool:
-    raw = {"monitors": {"config-age": age}, "global_maintenance": False, "enough_data": True}
-    return build_snapshot(raw, config, 0.0, None).config_uptodate
+    broker = BrokerSnapshot(
+        host_id=config.host_id,
+        broker_now=0.0,
+        global_maintenance=False,
+        enough_data=True,
+        hosts=(),
+        monitors=Monitors.from_readings({"config-age": Reading(age, 0.0)}),
+        vm_lease=VmLease(known=False),
+    )
+    snapshot = build_snapshot(
+        broker,
+        now=0.0,
+        local_maintenance=False,
+        vm_mem_mib=None,
+        config_max_age=config.timing.config_max_age,
+    )
+    return snapshot.config_uptodate
 
 
 def test_the_agent_counts_an_old_or_unread_cache_as_out_of_date(config: HostConfig) -> None:
