@@ -168,6 +168,12 @@ HOSTILE: dict[str, tuple[Build, str]] = {
         lambda m: tar_bytes(entries(m, {"vm.conf": m["vm.conf"] + b"memSize=lots\n"})),
         "memSize must be a whole number",
     ),
+    "vm-conf-arabic-digits": (
+        lambda m: tar_bytes(
+            entries(m, {"vm.conf": m["vm.conf"] + "memSize=\u0664\u0660\u0669\u0666\n".encode()})
+        ),
+        "memSize must be a whole number",
+    ),
     "bad-broker-conf": (
         lambda m: tar_bytes(entries(m, {"broker.conf": b"[email]\nsmtp-port = 99999\n"})),
         "out of range",
@@ -222,6 +228,7 @@ def test_upload_refuses_a_hostile_archive_and_changes_nothing(
 SEMANTIC = {
     "not-utf8": ("smtp-port", "broker"),
     "bad-vm-conf": ("memSize", "vm"),
+    "vm-conf-arabic-digits": ("memSize", "vm"),
     "bad-broker-conf": ("smtp-port", "broker"),
     "garbage-broker-conf": ("smtp-port", "broker"),
 }
