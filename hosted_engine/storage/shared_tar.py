@@ -28,6 +28,7 @@ killed writer never blocks the next one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import math
@@ -228,10 +229,28 @@ def write_atomically(
         raise error(f"cannot write {path}: {e.strerror}") from None
 
 
-def read_bounded(path: Path, limit: int, error: type[HostedEngineError]) -> bytes | None:
-    """The file's bytes, None when it does not exist; refused when over ``limit``."""
+def _open_regular(path: Path) -> io.BufferedReader:
+    """``path`` opened for reading if it is a regular file. Opened without blocking, so a
+    FIFO (or a device) in the file's place is refused at once rather than waited on; a
+    directory there is refused the same way."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_bounded(
+    path: Path, limit: int, error: type[HostedEngineError], *, regular_only: bool = False
+) -> bytes | None:
+    """The file's bytes, None when it does not exist; refused when over ``limit``.
+
+    Files on shared storage are read with ``regular_only``: what sits in a tar's place
+    there is refused unless it is a regular file. An admin's own file may be a pipe
+    (``/dev/stdin``, ``<(...)``), so that is the default.
+    """
     try:
-        with path.open("rb") as f:
+        with _open_regular(path) if regular_only else path.open("rb") as f:
             too_big = os.fstat(f.fileno()).st_size > limit
             data = b"" if too_big else f.read(limit + 1)  # an oversize file is not read
     except FileNotFoundError:
@@ -247,7 +266,7 @@ def fingerprint(path: Path, error: type[StorageError]) -> str | None:
     """The checksum of whatever the file holds now, valid or not; None when absent."""
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as f:
+        with _open_regular(path) as f:
             for block in iter(lambda: f.read(1 << 16), b""):
                 digest.update(block)
     except FileNotFoundError:

@@ -4,6 +4,7 @@ and nothing changes (no file outside the archive, no archive byte, no cached fil
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -389,3 +390,20 @@ def test_the_broker_never_serves_an_archive_with_a_bad_member(
     status = cache.refresh()
     assert status.error is not None and message in status.error and member in status.error
     assert {path: path.read_bytes() for path in installed} == installed  # the last good copy
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["directory", "fifo"])
+def test_an_archive_that_is_not_a_file_is_refused_not_waited_on(
+    how: str, he: Cli, lab_files: LabFiles
+) -> None:
+    path = lab_files.archive.path
+    path.unlink()
+    path.mkdir() if how == "directory" else os.mkfifo(path)
+    for args in (
+        ("--get-shared-config", "smtp-port", "--type=broker"),
+        ("--set-shared-config", "smtp-port", "2525", "--type=broker"),
+    ):
+        result = he(*args)
+        assert_one_line_error(result)
+        assert "not a regular file" in result.err
