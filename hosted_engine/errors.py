@@ -204,6 +204,10 @@ class DialogError(InstallerError):
     """The dialog channel closed or the other side broke the protocol."""
 
 
+class DialogInputError(DialogError):
+    """One input line is not text (invalid UTF-8, or a NUL); the channel itself still works."""
+
+
 class InstallerAborted(InstallerError):
     """The user (or the manager on the other side of the dialog) asked to stop."""
 

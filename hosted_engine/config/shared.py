@@ -152,7 +152,7 @@ def check_members(
             try:
                 kind.format.validate(texts[kind.member])
             except HostedEngineError as e:
-                raise ConfigArchiveError(f"{source}: {e}") from None
+                raise ConfigArchiveError(f"{source}: member {kind.member}: {e}") from None
     sd_uuid = keyvalue.parse(texts[HE_SHARED_MEMBER]).get("sdUUID")
     if sd_uuid != config.sd_uuid:
         raise ConfigArchiveError(
@@ -271,6 +271,13 @@ class SharedConfig:
         snapshot = reading.archive
         assert snapshot is not None and kind.member is not None
         members = {**snapshot.members, kind.member: new.encode(), VERSION: __version__.encode()}
+        try:  # the other members are rewritten too: never as if they were fine when they are not
+            check_members(members, self._settings, self.config, str(self.archive.path))
+        except ConfigArchiveError as e:
+            raise ConfigArchiveError(
+                f"cannot set {key}: the archive must be fixed first (--download-shared-config, "
+                f"edit, --upload-shared-config): {e}"
+            ) from None
         after = self.archive.replace(snapshot.checksum, members)
         return ConfigChange(name, snapshot.checksum, after.checksum)
 

@@ -56,7 +56,7 @@ def main(
         return EXIT_ERROR
     machine = any(a.key == "DIALOG/dialect" and a.value == "machine" for a in assignments)
     with _dialog_stdout(stdout, protect=machine) as out:
-        context = Context(assignments, stdin=stdin or sys.stdin, stdout=out)
+        context = Context(assignments, stdin=stdin or _dialog_stdin(), stdout=out)
         try:
             with _signals_abort(context):
                 result = context.run()
@@ -65,6 +65,20 @@ def main(
     if result.error and result.message:
         print(f"{PROG}: {result.message}", file=sys.stderr)
     return result.exit_code
+
+
+def _dialog_stdin() -> TextIO:
+    """stdin read as UTF-8 with ``surrogateescape``: a line of bad bytes then reaches the
+    dialog, which refuses that line alone, instead of a decoding error ending the session."""
+    stream = sys.stdin
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(encoding="utf-8", errors="surrogateescape")
+        except (ValueError, OSError):  # text already read: the encoding is fixed by now
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="surrogateescape")
+    return stream
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,10 +41,36 @@ def expand(names: list[str], *, required: bool) -> list[Path]:
         path = Path(name)
         directory = Path(f"{name}.d")
         extra = sorted(directory.glob("*.conf")) if directory.is_dir() else []
-        if required and not path.is_file() and not extra:
+        exists = path.exists()
+        if required and not exists and not extra:
             raise InstallerConfigError(f"{name}: no such file")
-        paths += ([path] if path.is_file() else []) + extra
+        paths += ([path] if exists else []) + extra  # read() refuses what is not a file
     return paths
+
+
+MAX_FILE_BYTES = 4 << 20  # far more than any configuration or answer file
+
+
+def _read_text(path: Path) -> str:
+    """The file's text; only a regular file is read, and it is opened without blocking,
+    so a FIFO or a device given as a configuration file is refused instead of hanging."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InstallerConfigError(f"{path}: not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        if info.st_size > MAX_FILE_BYTES:
+            raise InstallerConfigError(f"{path}: more than the {MAX_FILE_BYTES} bytes allowed")
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise InstallerConfigError(f"{path}: more than the {MAX_FILE_BYTES} bytes allowed")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InstallerConfigError(
+            f"{path}: not UTF-8 text (invalid byte at offset {e.start})"
+        ) from None
 
 
 def read(paths: list[Path]) -> ConfigValues:
@@ -52,9 +79,11 @@ def read(paths: list[Path]) -> ConfigValues:
         parser = configparser.RawConfigParser(strict=False)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
         try:
-            with open(path, encoding="utf-8") as f:
-                parser.read_file(f, str(path))
-        except (OSError, UnicodeDecodeError, configparser.Error) as e:
+            text = _read_text(path)
+            if "\x00" in text:
+                raise InstallerConfigError(f"{path}: holds a NUL character, so it is not text")
+            parser.read_string(text, str(path))
+        except (OSError, configparser.Error) as e:
             raise InstallerConfigError(f"{path}: {' '.join(str(e).split())}") from None
         for section in parser.sections():
             if not section.startswith(SECTION_PREFIX):

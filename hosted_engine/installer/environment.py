@@ -12,7 +12,8 @@ Two namespaces are open-ended because their names are only known at run time:
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar, overload
 
 from hosted_engine.errors import EnvironmentKeyError
@@ -35,6 +36,8 @@ class Key(Generic[T]):
     secret: bool = False
     answer: bool = False
     description: str = ""
+    # what is wrong with a value of the right type (e.g. out of range); None when fine
+    check: Callable[[Any], str | None] | None = field(default=None, compare=False)
 
     def accepts(self, value: object) -> bool:
         return (value is None and self.optional) or self.kind.accepts(value)
@@ -57,6 +60,7 @@ def key(
     secret: bool = ...,
     answer: bool = ...,
     description: str = ...,
+    check: Callable[[T], str | None] | None = ...,
 ) -> Key[T]: ...
 
 
@@ -69,6 +73,7 @@ def key(
     secret: bool = ...,
     answer: bool = ...,
     description: str = ...,
+    check: Callable[[T], str | None] | None = ...,
 ) -> Key[T | None]: ...
 
 
@@ -80,16 +85,21 @@ def key(
     secret: bool = False,
     answer: bool = False,
     description: str = "",
+    check: Callable[[Any], str | None] | None = None,
 ) -> Key[Any]:
     """Declare-able key; without a default the key is optional (``None`` means "not set").
 
     ``secret`` keys are masked in logs and left out of answer files; ``answer`` keys are
-    written to the answer file at the end of a run so the run can be replayed.
+    written to the answer file at the end of a run so the run can be replayed. ``check``
+    refuses values of the right type that are still wrong (it returns why, or None), for
+    every value set from anywhere.
     """
     check_key_name(name)
     if default is not None and not kind.accepts(default):
         raise EnvironmentKeyError(f"{name}: default {default!r} is not a {kind}")
-    return Key(name, kind, default, default is None, secret, answer, description)
+    if default is not None and check is not None and check(default) is not None:
+        raise EnvironmentKeyError(f"{name}: default {default!r}: {check(default)}")
+    return Key(name, kind, default, default is None, secret, answer, description, check)
 
 
 # Open namespaces: prefix -> kind (None: any kind, fixed by the first value).
@@ -169,6 +179,9 @@ class Environment:
         if not definition.accepts(value):
             shown = type(value).__name__ if definition.secret else repr(value)
             raise EnvironmentKeyError(f"{name} is {_shape(definition)}, cannot be set to {shown}")
+        problem = None if value is None or definition.check is None else definition.check(value)
+        if problem is not None:
+            raise EnvironmentKeyError(f"{name}: {problem}")
         old = self._values.get(name)
         self._journal.setdefault(name, old)
         self._values[name] = value

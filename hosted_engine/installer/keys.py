@@ -13,7 +13,22 @@ PRODUCT = "hosted-engine-installer"
 # BASE: how the run is put together and how it went.
 ERROR = key("BASE/error", BOOL, False, description="An event failed")
 ABORTED = key("BASE/aborted", BOOL, False, description="The user or manager aborted")
-EXIT_CODE = key("BASE/exitCode", INT, 0, description="Exit code requested by plugins")
+EXIT_MAX = 255  # the OS keeps only the low 8 bits: 256 would be a success
+
+
+def _exit_code_problem(code: int) -> str | None:
+    if 0 <= code <= EXIT_MAX:
+        return None
+    return f"an exit code must be between 0 and {EXIT_MAX} (got {code})"
+
+
+EXIT_CODE = key(
+    "BASE/exitCode",
+    INT,
+    0,
+    description="Exit code requested by plugins",
+    check=_exit_code_problem,
+)
 PLUGIN_PATH = key("BASE/pluginPath", STR, "", description="':'-separated plugin directories")
 PLUGIN_GROUPS = key("BASE/pluginGroups", STR, "", description="':'-separated groups to load")
 

@@ -99,6 +99,8 @@ def load_groups(context: Context, groups: list[str], plugin_path: list[str]) -> 
             except PluginLoadError as e:
                 message = str(e) if str(e).startswith(where) else f"{where}: {e}"
                 raise PluginLoadError(message) from e
+            except SystemExit as e:  # not the plugin's to end the process, even while loading
+                raise PluginLoadError(f"{where}: called sys.exit({e.code!r}) while loading") from e
             except Exception as e:
                 raise PluginLoadError(f"{where}: {type(e).__name__}: {e}") from e
             loaded.append(name)

@@ -14,7 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hosted_engine.errors import DialogError, InstallerAborted, InstallerInterrupted
+from hosted_engine.errors import (
+    DialogError,
+    InstallerAborted,
+    InstallerError,
+    InstallerInterrupted,
+)
 
 from . import keys
 from .events import BoundEvent
@@ -88,9 +93,14 @@ class Runner:
                     item.method()
             finally:
                 ctx.interruptible = False
-        except (Exception, KeyboardInterrupt) as e:
+        except (Exception, KeyboardInterrupt, SystemExit) as e:
             if isinstance(e, KeyboardInterrupt):
                 e = InstallerInterrupted("interrupted by SIGINT")
+            elif isinstance(e, SystemExit):  # would end the process, skipping CLEANUP/TERMINATE
+                e = InstallerError(
+                    f"{item.qualname} ({item.name}) called sys.exit({e.code!r}) in stage "
+                    f"{item.stage.id}"
+                )
             self._fail(item, e)
         self._quiet_dialog(lambda: ctx.dialog.dialect.event_ended(description))
         for name in self._env.take_changes():
@@ -117,6 +127,8 @@ class Runner:
     def _result(self) -> RunResult:
         error = self._env[keys.ERROR]
         code = self._env[keys.EXIT_CODE]
+        if not 0 <= code <= keys.EXIT_MAX:
+            code = EXIT_ERROR  # the environment refuses such codes; never let one through
         if error:
             code = max(code, EXIT_ERROR)
         message = None

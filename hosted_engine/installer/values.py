@@ -37,8 +37,38 @@ def _decode_bool(text: str) -> bool:
     raise ValueError("expected one of yes/no, true/false, on/off, 1/0")
 
 
+_INT = re.compile(r"-?[0-9]{1,18}")
+# A value is one line of a file or one argument: longer is a mistake, not a setting.
+MAX_VALUE_CHARS = 64 * 1024
+# Characters after which the rest of a file line, log line or protocol line would be
+# something else: str.splitlines() breaks on all of these, and a NUL ends a C string.
+_LINE_BREAKS = frozenset("\x00\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def _decode_int(text: str) -> int:
-    return int(text.strip(), 10)
+    """ASCII digits, maybe a minus sign: not int()'s '+5', ' 5 ', '5_0' or non-ASCII digits."""
+    if not _INT.fullmatch(text):
+        raise ValueError("expected a whole number in ASCII digits, e.g. 5 or -3")
+    return int(text, 10)
+
+
+def _decode_str(text: str) -> str:
+    if not _LINE_BREAKS.isdisjoint(text):
+        raise ValueError("a str value must be one line, without NUL or line breaks")
+    return text
+
+
+def _decode_multi_str(text: str) -> tuple[str, ...]:
+    if "\x00" in text:
+        raise ValueError("a multi-str value cannot hold NUL characters")
+    return tuple(text.splitlines())
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a one-line message, cut at ``limit`` characters."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -59,10 +89,10 @@ BOOL: Kind[bool] = Kind("bool", _decode_bool, str, lambda v: isinstance(v, bool)
 INT: Kind[int] = Kind(
     "int", _decode_int, str, lambda v: isinstance(v, int) and not isinstance(v, bool)
 )
-STR: Kind[str] = Kind("str", str, str, lambda v: isinstance(v, str))
+STR: Kind[str] = Kind("str", _decode_str, str, lambda v: isinstance(v, str))
 MULTI_STR: Kind[MultiStr] = Kind(
     "multi-str",
-    lambda t: tuple(t.splitlines()),
+    _decode_multi_str,
     "\n".join,
     lambda v: isinstance(v, tuple) and all(isinstance(i, str) for i in v),
 )
@@ -78,22 +108,33 @@ def kind_of(value: object) -> Kind[Any]:
 
 
 def decode(typed: str) -> object:
-    """``"int:5"`` -> ``5``; raises :class:`InstallerUsageError` with the offending text."""
+    """``"int:5"`` -> ``5``; raises :class:`InstallerUsageError` with the offending text.
+
+    This is where values from outside the run (command line, files, the dialog) come in,
+    so it refuses what no setting can mean: values over :data:`MAX_VALUE_CHARS`, NUL
+    characters, and line breaks in a ``str``. Plugins may still set such values directly.
+    """
     return decode_kind(typed)[1]
 
 
 def decode_kind(typed: str) -> tuple[Kind[Any], object]:
     name, sep, text = typed.partition(":")
     if not sep:
-        raise InstallerUsageError(f"missing value type in {typed!r} (expected type:value)")
+        raise InstallerUsageError(f"missing value type in {shown(typed)} (expected type:value)")
     kind = KINDS.get(name)
     if kind is None:
         known = ", ".join(KINDS)
-        raise InstallerUsageError(f"unknown value type {name!r} in {typed!r} (known: {known})")
+        raise InstallerUsageError(
+            f"unknown value type {shown(name)} in {shown(typed)} (known: {known})"
+        )
+    if len(text) > MAX_VALUE_CHARS:
+        raise InstallerUsageError(
+            f"{name} value of {len(text)} characters is over the {MAX_VALUE_CHARS} allowed"
+        )
     try:
         return kind, kind.decode(text)
     except ValueError as e:
-        raise InstallerUsageError(f"bad {name} value {text!r}: {e}") from None
+        raise InstallerUsageError(f"bad {name} value {shown(text)}: {e}") from None
 
 
 def encode(value: object) -> str:
@@ -102,12 +143,12 @@ def encode(value: object) -> str:
     return f"{kind.name}:{kind.encode(value)}"
 
 
-_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:/[^=\s/]+)+")
+_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:/[^=\s/\x00-\x1f\x7f]+)+")
 
 
 def check_key_name(name: str) -> str:
     if not _KEY_RE.fullmatch(name):
-        raise InstallerUsageError(f"bad environment key {name!r} (expected NAMESPACE/name)")
+        raise InstallerUsageError(f"bad environment key {shown(name)} (expected NAMESPACE/name)")
     return name
 
 
@@ -128,7 +169,7 @@ class Assignment:
     def parse(cls, argument: str, source: str = "command line") -> Assignment:
         left, sep, typed = argument.partition("=")
         if not sep:
-            raise InstallerUsageError(f"bad argument {argument!r} (expected KEY=type:value)")
+            raise InstallerUsageError(f"bad argument {shown(argument)} (expected KEY=type:value)")
         mode: Mode = "set"
         for prefix, prefix_mode in _PREFIXES.items():
             if left.startswith(prefix):

@@ -87,7 +87,9 @@ class ConfigArchive:
 
     def read_raw(self) -> bytes:
         """The archive's bytes, unchecked (but never more than the size limit)."""
-        data = shared_tar.read_bounded(self.path, MAX_ARCHIVE_BYTES, ConfigArchiveError)
+        data = shared_tar.read_bounded(
+            self.path, MAX_ARCHIVE_BYTES, ConfigArchiveError, regular_only=True
+        )
         if data is None:
             raise ConfigArchiveError(
                 f"no shared configuration archive at {self.path} (was the domain deployed?)"

@@ -7,7 +7,8 @@ files ``<ha_agent>/OVF_STORE.1`` and ``OVF_STORE.2``, as the configuration archi
 file there rather than a VDSM volume.
 
 * **Reading** takes the engine VM's OVF from the first copy that holds a valid one, so
-  one corrupt copy costs nothing but a warning. A copy is valid when its tar passes the
+  one corrupt or unreadable copy (garbage, a directory or a FIFO in its place, an I/O
+  error) costs nothing but a warning. A copy is valid when its tar passes the
   checks of :mod:`shared_tar` (flat member names, no links or devices, size and count
   limits) and the VM's member passes the OVF codec (no DTD or entities, well-formed, sane
   values) and names the VM it is filed under.
@@ -41,6 +42,9 @@ MAX_MEMBERS = 1000
 MAX_MEMBER_BYTES = 4 << 20  # the OVF codec's MAX_XML_BYTES: no bigger OVF can be parsed
 # an engine with many VMs keeps them all here: room for a thousand 64 KiB OVFs
 LIMITS = TarLimits(member_bytes=MAX_MEMBER_BYTES, total_bytes=64 << 20, members=MAX_MEMBERS)
+# The checksum of a copy that cannot be read at all (a directory or a FIFO in its place,
+# EIO): it never matches the file, so a write against this read is refused, not forced.
+UNREADABLE = "unreadable"
 _MEMBER_NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,254}$")
 
 
@@ -139,9 +143,15 @@ class OvfStore:
 
     def _read_copy(self, path: Path) -> StoreCopy:
         try:
-            data = shared_tar.read_bounded(path, LIMITS.total_bytes, OvfStoreError)
+            data = shared_tar.read_bounded(
+                path, LIMITS.total_bytes, OvfStoreError, regular_only=True
+            )
         except OvfStoreError as e:  # unreadable or oversize: the checksum still guards writes
-            return StoreCopy(path, shared_tar.fingerprint(path, OvfStoreError), None, str(e))
+            try:
+                checksum = shared_tar.fingerprint(path, OvfStoreError)
+            except OvfStoreError:  # not even that: no write can expect what it holds
+                checksum = UNREADABLE
+            return StoreCopy(path, checksum, None, str(e))
         if data is None:
             return StoreCopy(path, None, None)
         try:

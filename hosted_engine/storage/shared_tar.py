@@ -6,6 +6,13 @@ engine, may have written. Both are handled the same way:
 * **Reading** never touches disk: every member is checked before it is read (a regular
   file with an acceptable name, so no absolute paths, ``..``, links or devices; no
   duplicates; none over the size limit; not too many) and extracted into memory only.
+  The header must be plain too (:func:`_header_problem`): permission bits only (no
+  setuid, setgid or sticky bit; the regular-file type bits some writers add are fine),
+  an mtime between 1970 and 2106, owner numbers that a system can have (0 to 2**32-1:
+  accepted but never applied, since nothing is extracted to disk and every write
+  records owner 0), and a name that is UTF-8 text without control characters. After
+  the end-of-archive blocks only zero bytes may follow: anything else means a writer
+  did not write what we read.
 * **Writing** is a compare-and-swap. Under an exclusive lock the writer checks that every
   file is still the one it read (sha256 of its bytes), writes the new tar beside it,
   fsyncs it, renames it over the old one and fsyncs the directory. A crash at any point
@@ -21,9 +28,12 @@ killed writer never blocks the next one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
+import math
 import os
+import stat
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -59,8 +69,37 @@ class TarLimits:
 # --- the tar format -------------------------------------------------------------------------
 
 
+MAX_MTIME = 1 << 32  # 2106-02-07, the end of unsigned 32-bit time: later is not a date
+MAX_OWNER_ID = (1 << 32) - 1  # uid_t and gid_t are 32 bits
+END_BLOCKS = 2 * tarfile.BLOCKSIZE  # the two zero blocks that close every tar
+
+
+def _is_text(name: str) -> bool:
+    """Whether a name is printable text: no NUL, newline or other control character, and
+    no byte that was not UTF-8 (tarfile reads those as lone surrogates)."""
+    return name.isprintable() and not any("\udc80" <= ch <= "\udcff" for ch in name)
+
+
+def _header_problem(info: tarfile.TarInfo) -> str | None:
+    shown = repr(info.name[:60])
+    if not _is_text(info.name):
+        return f"member {shown} has a name that is not UTF-8 text without control characters"
+    if info.mode & ~(stat.S_IFREG | 0o777):  # Java's tar writers put S_IFREG in the field
+        return f"member {shown} has mode {info.mode:o} (only permission bits are allowed)"
+    mtime = info.mtime
+    if not (isinstance(mtime, int | float) and math.isfinite(mtime) and 0 <= mtime < MAX_MTIME):
+        return f"member {shown} has an impossible modification time {mtime!r}"
+    for what, number in (("uid", info.uid), ("gid", info.gid)):
+        if not (isinstance(number, int) and 0 <= number <= MAX_OWNER_ID):
+            return f"member {shown} has an impossible {what} {number!r}"
+    return None
+
+
 def _member_problem(info: tarfile.TarInfo, limits: TarLimits, name_check: NameCheck) -> str | None:
     name = info.name
+    header = _header_problem(info)
+    if header is not None:
+        return header
     if name.startswith("/"):
         return f"member {name!r} has an absolute path"
     if ".." in name.split("/"):
@@ -94,7 +133,9 @@ def decode(
         )
     members: dict[str, bytes] = {}
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        with tarfile.open(
+            fileobj=io.BytesIO(data), mode="r:", encoding="utf-8", errors="surrogateescape"
+        ) as tar:
             for info in tar:
                 problem = _member_problem(info, limits, name_check)
                 if problem is None and info.name in members:
@@ -106,8 +147,15 @@ def decode(
                 content = tar.extractfile(info)
                 assert content is not None  # a regular file always has content
                 members[info.name] = content.read()
-    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
-        raise error(f"{source}: not a valid tar archive ({e})") from None
+            end = tar.offset  # where the end-of-archive blocks start
+    except (tarfile.TarError, EOFError, OSError, ValueError, OverflowError) as e:
+        raise error(f"{source}: not a valid tar archive ({' '.join(str(e).split())})") from None
+    rest = data[end:]
+    if len(rest) < END_BLOCKS:
+        raise error(f"{source}: the archive ends without its two zero end blocks (truncated?)")
+    if rest.count(0) != len(rest):
+        junk = end + len(rest) - len(rest.lstrip(b"\0"))
+        raise error(f"{source}: non-zero bytes at offset {junk}, after the end of the archive")
     return members
 
 
@@ -115,7 +163,9 @@ def encode(members: Mapping[str, bytes], limits: TarLimits, error: type[StorageE
     """A POSIX tar of ``members`` in their order, each refused when over the limit."""
     buffer = io.BytesIO()
     now = int(time.time())
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    with tarfile.open(
+        fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT, encoding="utf-8"
+    ) as tar:
         for name, data in members.items():
             if len(data) > limits.member_bytes:
                 raise error(
@@ -141,10 +191,28 @@ def exclusive_lock(path: Path, error: type[StorageError]) -> Iterator[None]:
         raise error(f"cannot lock {path}: {e.strerror}") from None
 
 
-def read_bounded(path: Path, limit: int, error: type[HostedEngineError]) -> bytes | None:
-    """The file's bytes, None when it does not exist; refused when over ``limit``."""
+def _open_regular(path: Path) -> io.BufferedReader:
+    """``path`` opened for reading if it is a regular file. Opened without blocking, so a
+    FIFO (or a device) in the file's place is refused at once rather than waited on; a
+    directory there is refused the same way."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_bounded(
+    path: Path, limit: int, error: type[HostedEngineError], *, regular_only: bool = False
+) -> bytes | None:
+    """The file's bytes, None when it does not exist; refused when over ``limit``.
+
+    Files on shared storage are read with ``regular_only``: what sits in a tar's place
+    there is refused unless it is a regular file. An admin's own file may be a pipe
+    (``/dev/stdin``, ``<(...)``), so that is the default.
+    """
     try:
-        with path.open("rb") as f:
+        with _open_regular(path) if regular_only else path.open("rb") as f:
             too_big = os.fstat(f.fileno()).st_size > limit
             data = b"" if too_big else f.read(limit + 1)  # an oversize file is not read
     except FileNotFoundError:
@@ -160,7 +228,7 @@ def fingerprint(path: Path, error: type[StorageError]) -> str | None:
     """The checksum of whatever the file holds now, valid or not; None when absent."""
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as f:
+        with _open_regular(path) as f:
             for block in iter(lambda: f.read(1 << 16), b""):
                 digest.update(block)
     except FileNotFoundError:

@@ -137,14 +137,16 @@ class VmDefinition:
         return "".join(lines)
 
 
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
 def _int(values: Mapping[str, str], key: str, source: str) -> int | None:
     raw = values.get(key)
     if raw is None or raw.strip() == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise VmDefinitionError(f"{source}: {key} must be a whole number (got {raw!r})") from None
+    if not _DIGITS.fullmatch(raw.strip()):  # int() takes '+5', '5_0', non-ASCII digits
+        raise VmDefinitionError(f"{source}: {key} must be a whole number (got {raw[:40]!r})")
+    value = int(raw)
     if not 0 < value <= 1 << 24:
         raise VmDefinitionError(f"{source}: {key} must be between 1 and {1 << 24} (got {value})")
     return value

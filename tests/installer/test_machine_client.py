@@ -196,7 +196,7 @@ def test_customization_command_line(roundtrip: Installer) -> None:
     )
     assert seen["bad"] == ["Invalid command 'frobnicate'"]
     assert seen["badset"] == [
-        "env-set: bad int value 'x': invalid literal for int() with base 10: 'x'"
+        "env-set: bad int value 'x': expected a whole number in ASCII digits, e.g. 5 or -3"
     ]
     assert len(seen["noop"]) == 0  # type: ignore[arg-type]
     log = "\n".join(seen["log"])  # type: ignore[arg-type]

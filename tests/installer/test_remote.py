@@ -16,7 +16,7 @@ import pytest
 from hosted_engine.errors import RemoteRunError
 from hosted_engine.installer.bundle import Bundle, build_bundle
 from hosted_engine.installer.dialogs.client import MachineDialogClient
-from hosted_engine.installer.remote import RemoteRun, run_remote, start_remote
+from hosted_engine.installer.remote import RemoteRun, remote_command, run_remote, start_remote
 
 from .helpers import write_group
 from .sshd import SSHD, SshServer, running_sshd
@@ -173,3 +173,27 @@ def test_a_corrupted_bundle_is_refused(sshd: SshServer, bundle: Bundle, tmp_path
     run = asyncio.run(go())
     assert run.exit_status == 2
     assert run.stderr == ["hosted-engine-installer bootstrap: bundle checksum mismatch"]
+
+
+@pytest.mark.timeout(120)
+def test_bytes_that_are_not_utf8_on_the_ssh_channel_end_the_run_cleanly(
+    sshd: SshServer, bundle: Bundle, tmp_path: Path
+) -> None:
+    """The manager's answer is raw bytes on the bundle's channel: a one-line error, exit 1."""
+
+    async def go() -> tuple[int | None, bytes, bytes]:
+        async with sshd.connect() as connection:
+            command = remote_command(bundle, remote_args(tmp_path), "python3", False)
+            process = await connection.create_process(command, encoding=None)
+            process.stdin.write(bundle.framed() + b"\xff\xfe\n")
+            process.stdin.write_eof()
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            return process.exit_status, out, err
+
+    status, out, err = asyncio.run(go())
+    assert status == 1
+    assert err.decode() == (
+        "hosted-engine-installer: the line given for HOST_NAME is not UTF-8 text "
+        "(invalid bytes or a NUL)\n"
+    )
+    assert out.decode().splitlines()[-1] == "***TERMINATE"

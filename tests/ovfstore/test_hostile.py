@@ -4,6 +4,7 @@ store, no store byte, no cached definition."""
 
 from __future__ import annotations
 
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -212,3 +213,38 @@ def test_any_bytes_in_both_copies_give_an_ovf_none_or_one_error(data: bytes) -> 
             store.read().vm_ovf("vm-1")
         except OvfStoreError as e:
             assert "\n" not in str(e)
+
+
+def _make_unreadable(path: Path, how: str) -> None:
+    path.unlink()
+    if how == "directory":
+        path.mkdir()
+        (path / "junk").write_bytes(b"x")
+    else:
+        os.mkfifo(path)  # nobody writes: opening it for reading would wait forever
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("how", ["directory", "fifo"])
+def test_an_unreadable_copy_costs_a_warning_and_the_good_copy_is_used(
+    how: str, index: int, he: He, lab_files: StoreFiles
+) -> None:
+    good = lab_files.store.paths[1 - index]
+    before = good.read_bytes()
+    _make_unreadable(lab_files.store.paths[index], how)
+
+    found = lab_files.store.read().vm_ovf(lab_files.vm_id)
+    assert found is not None and found.copy.path == good
+    assert "not a regular file" in "; ".join(found.problems)
+    result = he(lab_files)("--get-shared-config", "memSize", "--type=vm")
+    assert (result.code, result.out) == (0, "memSize : 256, type : vm\n")
+    status = ConfigCache.for_host(lab_files.config(1), FakeClock()).refresh()
+    assert (status.error, status.vm_source) == (None, "ovf")
+    assert status.warning is not None and "not a regular file" in status.warning
+
+    # a write must replace both copies: refused with one line, the good copy untouched
+    result = he(lab_files)("--set-shared-config", "memSize", "512", "--type=vm", "--force")
+    assert_one_line_error(result)
+    assert "not a regular file" in result.err
+    assert good.read_bytes() == before

@@ -3,6 +3,8 @@ and nothing changes (no file outside the archive, no archive byte, no cached fil
 
 from __future__ import annotations
 
+import io
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hosted_engine.broker.config_cache import ConfigCache, cache_files
+from hosted_engine.clock import FakeClock
 from hosted_engine.errors import ConfigArchiveError
 from hosted_engine.storage.config_archive import MAX_MEMBER_BYTES, MEMBERS, decode, encode
 from tests.cli.conftest import Result, assert_one_line_error
@@ -27,6 +31,35 @@ def _special(name: str, kind: bytes, **fields: object) -> tarfile.TarInfo:
 
 
 Build = Callable[[dict[str, bytes]], bytes]
+
+
+def _odd(name: str, fmt: int = tarfile.GNU_FORMAT, **fields: object) -> Build:
+    """The members as a tar whose member ``name`` has odd header ``fields``."""
+
+    def build(members: dict[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+            for member, data in members.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                if member == name:
+                    for key, value in fields.items():
+                        setattr(info, key, value)
+                tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    return build
+
+
+def _ending(change: Callable[[bytes], bytes]) -> Build:
+    return lambda m: change(encode(m))
+
+
+def _end_offset(data: bytes) -> int:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.getmembers()
+        return tar.offset
+
 
 HOSTILE: dict[str, tuple[Build, str]] = {
     "absolute-path": (
@@ -85,6 +118,46 @@ HOSTILE: dict[str, tuple[Build, str]] = {
         lambda m: tar_bytes(entries(m, {"fhanswers.conf": b"x" * (MAX_MEMBER_BYTES + 1)})),
         "more than the",
     ),
+    "setuid": (_odd("vm.conf", mode=0o4755), "has mode 4755 (only permission bits"),
+    "setgid": (_odd("broker.conf", mode=0o2644), "has mode 2644"),
+    "sticky": (_odd("version", mode=0o1644), "has mode 1644"),
+    "all-mode-bits": (_odd("version", mode=0o7777), "has mode 7777"),
+    "negative-mtime": (_odd("vm.conf", mtime=-1), "impossible modification time -1"),
+    "absurd-mtime": (_odd("vm.conf", mtime=1 << 40), "impossible modification time 1099511627776"),
+    "pax-infinite-mtime": (
+        _odd("vm.conf", tarfile.PAX_FORMAT, pax_headers={"mtime": "1e400"}),
+        "impossible modification time inf",
+    ),
+    "negative-uid": (_odd("vm.conf", uid=-1), "impossible uid -1"),
+    "absurd-gid": (_odd("vm.conf", gid=1 << 40), "impossible gid 1099511627776"),
+    "non-utf8-name": (
+        lambda m: tar_bytes([*entries(m), ("vm\udcff.conf", b"")]),
+        "has a name that is not UTF-8 text",
+    ),
+    "newline-name": (
+        lambda m: tar_bytes([*entries(m), ("vm.conf\nx", b"")]),
+        "has a name that is not UTF-8 text",
+    ),
+    "nul-name": (
+        _odd("vm.conf", tarfile.PAX_FORMAT, pax_headers={"path": "vm.conf\x00x"}),
+        "has a name that is not UTF-8 text",
+    ),
+    "junk-after-end": (
+        _ending(lambda d: d + b"\x01"),
+        "non-zero bytes at offset",
+    ),
+    "junk-in-padding": (
+        _ending(lambda d: d[:-100] + b"junk" + d[-96:]),
+        "after the end of the archive",
+    ),
+    "tar-after-end": (
+        _ending(lambda d: d + tar_bytes([("evil", b"x")])),
+        "after the end of the archive",
+    ),
+    "no-end-blocks": (
+        _ending(lambda d: d[: _end_offset(d)]),
+        "ends without its two zero end blocks",
+    ),
     "not-a-tar": (lambda m: b"this is not a tar archive at all" * 40, "not a valid tar archive"),
     "empty": (lambda m: b"", "not a valid tar archive"),
     "truncated": (lambda m: encode(m)[:1000], "not a valid tar archive"),
@@ -94,6 +167,12 @@ HOSTILE: dict[str, tuple[Build, str]] = {
     ),
     "bad-vm-conf": (
         lambda m: tar_bytes(entries(m, {"vm.conf": m["vm.conf"] + b"memSize=lots\n"})),
+        "memSize must be a whole number",
+    ),
+    "vm-conf-arabic-digits": (
+        lambda m: tar_bytes(
+            entries(m, {"vm.conf": m["vm.conf"] + "memSize=\u0664\u0660\u0669\u0666\n".encode()})
+        ),
         "memSize must be a whole number",
     ),
     "bad-broker-conf": (
@@ -150,6 +229,7 @@ def test_upload_refuses_a_hostile_archive_and_changes_nothing(
 SEMANTIC = {
     "not-utf8": ("smtp-port", "broker"),
     "bad-vm-conf": ("memSize", "vm"),
+    "vm-conf-arabic-digits": ("memSize", "vm"),
     "bad-broker-conf": ("smtp-port", "broker"),
     "garbage-broker-conf": ("smtp-port", "broker"),
 }
@@ -218,3 +298,112 @@ def test_a_flipped_byte_gives_members_or_one_archive_error(offset: int, value: i
         decode(bytes(data), "fuzz")
     except ConfigArchiveError as e:
         assert "\n" not in str(e)
+
+
+# A sound tar whose one member holds a value out of range: never rewritten, merged or
+# served as if fine. (case -> member, how to break it, what the error says, a key of
+# another member to set)
+def _he_shared_host_id_0(m: dict[str, bytes]) -> bytes:
+    text = m["hosted-engine.conf"].decode()
+    lines = ["host_id=0" if line.startswith("host_id=") else line for line in text.splitlines()]
+    return ("\n".join(lines) + "\n").encode()
+
+
+HALF_VALID: dict[str, tuple[str, Callable[[dict[str, bytes]], bytes], str, tuple[str, ...]]] = {
+    "host-id-0": (
+        "hosted-engine.conf",
+        _he_shared_host_id_0,
+        "host_id must be between 1",
+        ("smtp-port", "2525", "--type=broker"),
+    ),
+    "port-out-of-range": (
+        "broker.conf",
+        lambda m: b"[email]\nsmtp-port = 70000\n",
+        "out of range",
+        ("memSize", "2048", "--type=vm", "--force"),
+    ),
+    "bad-regex": (
+        "broker.conf",
+        lambda m: b"[notify]\nstate_transition = (unclosed\n",
+        "state_transition is not a valid regex",
+        ("bridge", "br0", "--type=he_shared"),
+    ),
+}
+
+
+def _half_valid(lab_files: LabFiles, case: str) -> tuple[str, str, tuple[str, ...]]:
+    member, broken, message, set_args = HALF_VALID[case]
+    members = members_of(lab_files)
+    lab_files.archive.path.write_bytes(tar_bytes(entries(members, {member: broken(members)})))
+    return member, message, set_args
+
+
+@pytest.mark.parametrize("case", HALF_VALID)
+def test_setting_another_key_never_rewrites_an_archive_with_a_bad_member(
+    case: str, he: Cli, lab_files: LabFiles
+) -> None:
+    member, message, set_args = _half_valid(lab_files, case)
+    before = lab_files.archive.path.read_bytes()
+    result = he("--set-shared-config", *set_args)
+    assert_one_line_error(result)
+    assert f"cannot set {set_args[0]}: the archive must be fixed first" in result.err
+    assert f"member {member}: " in result.err and message in result.err
+    assert lab_files.archive.path.read_bytes() == before
+
+
+def test_an_archive_with_a_bad_member_can_be_downloaded_fixed_and_uploaded(
+    he: Cli, lab_files: LabFiles, tmp_path: Path
+) -> None:
+    good = members_of(lab_files)
+    _half_valid(lab_files, "bad-regex")
+    assert he("--download-shared-config", tmp_path / "broken.tar").code == 0
+    assert (tmp_path / "broken.tar").read_bytes() == lab_files.archive.path.read_bytes()
+    (tmp_path / "fixed.tar").write_bytes(tar_bytes(entries(good)))
+    assert he("--upload-shared-config", tmp_path / "fixed.tar").code == 0
+    assert he("--set-shared-config", "bridge", "br0", "--type=he_shared").code == 0
+
+
+@pytest.mark.parametrize("case", HALF_VALID)
+def test_an_upload_with_a_bad_member_is_refused(
+    case: str, he: Cli, lab_files: LabFiles, tmp_path: Path
+) -> None:
+    member, broken, message, _ = HALF_VALID[case]
+    members = members_of(lab_files)
+    upload = tmp_path / "upload.tar"
+    upload.write_bytes(tar_bytes(entries(members, {member: broken(members)})))
+    before = lab_files.archive.path.read_bytes()
+    result = he("--upload-shared-config", upload)
+    assert_one_line_error(result)
+    assert f"member {member}: " in result.err and message in result.err
+    assert lab_files.archive.path.read_bytes() == before
+
+
+@pytest.mark.parametrize("case", HALF_VALID)
+def test_the_broker_never_serves_an_archive_with_a_bad_member(
+    case: str, lab_files: LabFiles
+) -> None:
+    config = lab_files.config(2)
+    cache = ConfigCache.for_host(config, FakeClock())
+    assert cache.refresh().error is None
+    installed = {path: path.read_bytes() for path in cache_files(config).values()}
+    member, message, _ = _half_valid(lab_files, case)
+    status = cache.refresh()
+    assert status.error is not None and message in status.error and member in status.error
+    assert {path: path.read_bytes() for path in installed} == installed  # the last good copy
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["directory", "fifo"])
+def test_an_archive_that_is_not_a_file_is_refused_not_waited_on(
+    how: str, he: Cli, lab_files: LabFiles
+) -> None:
+    path = lab_files.archive.path
+    path.unlink()
+    path.mkdir() if how == "directory" else os.mkfifo(path)
+    for args in (
+        ("--get-shared-config", "smtp-port", "--type=broker"),
+        ("--set-shared-config", "smtp-port", "2525", "--type=broker"),
+    ):
+        result = he(*args)
+        assert_one_line_error(result)
+        assert "not a regular file" in result.err

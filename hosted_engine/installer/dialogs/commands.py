@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hosted_engine.errors import (
     DialogError,
+    DialogInputError,
     EnvironmentKeyError,
     InstallerAborted,
     InstallerUsageError,
@@ -101,7 +102,11 @@ class CommandLine:
     def _loop(self, phase: str, name: str, note: str, finish: str) -> None:
         self._phase = phase
         while True:
-            line = self._dialog.dialect.ask_string(StringQuery(name, note, log_answer=False))
+            try:
+                line = self._dialog.dialect.ask_string(StringQuery(name, note, log_answer=False))
+            except DialogInputError as e:  # a bad command, not a broken channel: ask again
+                self._logger.error("Invalid command line: %s", e)
+                continue
             try:
                 words = shlex.split(line)
             except ValueError as e:

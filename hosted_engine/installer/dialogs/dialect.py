@@ -14,10 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from hosted_engine.errors import DialogError
+from hosted_engine.errors import DialogError, DialogInputError
 
 from .. import values
 from . import protocol
+
+
+def is_text(line: str) -> bool:
+    """False for a NUL or for bytes that were not UTF-8 (read as lone surrogates by the
+    ``surrogateescape`` error handler the command line reads its stdin with)."""
+    return "\x00" not in line and not any("\udc80" <= ch <= "\udcff" for ch in line)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,11 @@ class Dialect(abc.ABC):
         if not line:
             raise DialogError(f"end of input while waiting for {waiting_for}")
         line = line.rstrip("\r\n")
+        if not is_text(line):
+            self._logger.debug("DIALOG:RECEIVE    (a line that is not UTF-8 text, refused)")
+            raise DialogInputError(
+                f"the line given for {waiting_for} is not UTF-8 text (invalid bytes or a NUL)"
+            )
         self._logger.debug("DIALOG:RECEIVE    %s", "(hidden)" if quiet else line)
         return line
 

@@ -6,7 +6,7 @@ import getpass
 import shutil
 import textwrap
 
-from hosted_engine.errors import InstallerUsageError
+from hosted_engine.errors import DialogInputError, InstallerUsageError
 
 from .. import values
 from . import protocol as p
@@ -56,10 +56,15 @@ class HumanDialect(Dialect):
         if hidden and self._tty() and _isatty(self._in):
             self._logger.debug("DIALOG:RECEIVE    (hidden)")
             return getpass.getpass(f"{prompt} ")
-        with self._lock:
-            self._out.write(f"{prompt} ")
-            self._out.flush()
-        answer = self.read_line(name, quiet=hidden or quiet)
+        while True:
+            with self._lock:
+                self._out.write(f"{prompt} ")
+                self._out.flush()
+            try:
+                answer = self.read_line(name, quiet=hidden or quiet)
+                break
+            except DialogInputError as e:  # a person can type it again
+                self.log("ERROR", f"{e}; please answer again")
         if not _isatty(self._in):  # nobody saw it typed: show it, so the transcript reads well
             self.write_lines(["(hidden)" if hidden else answer])
         return answer
@@ -70,9 +75,15 @@ class HumanDialect(Dialect):
     def ask_multi_string(self, name: str, note: str, *, quiet: bool = False) -> tuple[str, ...]:
         self.note(f"{note}\n(end with a line holding only '{END_OF_LIST}')")
         lines: list[str] = []
-        while (line := self.read_line(name, quiet=quiet)) != END_OF_LIST:
+        while True:
+            try:
+                line = self.read_line(name, quiet=quiet)
+            except DialogInputError as e:
+                self.log("ERROR", f"{e}; that line was ignored, please enter it again")
+                continue
+            if line == END_OF_LIST:
+                return tuple(lines)
             lines.append(line)
-        return tuple(lines)
 
     def ask_value(self, name: str, note: str, *, quiet: bool = False) -> object:
         while True:

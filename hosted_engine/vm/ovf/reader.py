@@ -26,14 +26,24 @@ from hosted_engine.vm.ovf.model import (
 )
 from hosted_engine.vm.ovf.safe_xml import shown
 
-_WHOLE = re.compile(r"^\d{1,12}$")
+# ASCII digits only, the whole text: not int()'s '+4096', ' 4096 ', '4_096', nor the
+# Arabic-Indic or full-width digits that re's \d and int() take, nor floats ('4096.0').
+_WHOLE = re.compile(r"[0-9]{1,12}")
 _TOKEN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._:-]{0,127}$")
 _MODELLED_TYPES = frozenset({"interface", "controller", "console", "video", "rng", "graphics"})
 
 
+def _number_text(parent: Element, tag: str) -> str | None:
+    """The text of ``parent``'s first ``tag`` child, unstripped (a number holds no spaces);
+    None when absent or empty."""
+    child = parent.find(tag)
+    return None if child is None or not child.text else child.text
+
+
 def _whole(raw: str | None, what: str, low: int, high: int) -> int:
-    """A whole number in [low, high]; ``what`` names the element in the error."""
-    if raw is None or not _WHOLE.match(raw):
+    """A whole number in [low, high]; ``what`` names the element in the error. The one
+    parser of every number the OVF codec reads."""
+    if raw is None or not _WHOLE.fullmatch(raw):
         raise OvfError(f"OVF: {what} must be a whole number, got {shown(raw)}")
     value = int(raw)
     if not low <= value <= high:
@@ -96,7 +106,7 @@ def _disk(item: Element, disk: Element, ovf: str) -> OvfDisk:
         domain_id=text(item, RASD + "StorageId"),
         interface=(disk.get(ovf + "disk-interface") or "").lower(),
         format=(disk.get(ovf + "volume-format") or "").lower(),
-        boot_order=_whole(text(item, "BootOrder") or "0", f"{what} BootOrder", 0, 1000),
+        boot_order=_whole(_number_text(item, "BootOrder") or "0", f"{what} BootOrder", 0, 1000),
         read_only=_boolean(text(item, "IsReadOnly"), f"{what} IsReadOnly", False),
         shared=_boolean(disk.get(ovf + "shareable"), f"{what} ovf:shareable", False),
     )
@@ -106,7 +116,7 @@ def _nic(item: Element, mac: str) -> OvfNic:
     if not MAC.match(mac):
         raise OvfError(f"OVF: NIC rasd:MACAddress {shown(mac)} is not a MAC address")
     code = _optional_whole(
-        text(item, RASD + "ResourceSubType"),
+        _number_text(item, RASD + "ResourceSubType"),
         f"NIC {mac} rasd:ResourceSubType",
         0,
         len(NIC_MODELS) - 1,
@@ -164,7 +174,9 @@ def _check_consistency(vm: OvfVm) -> None:
 def read_vm(root: Element) -> OvfVm:
     layout = locate(root)
     content, cpu = layout.content, layout.cpu
-    display_code = _optional_whole(text(content, "DefaultDisplayType"), "DefaultDisplayType", 0, 99)
+    display_code = _optional_whole(
+        _number_text(content, "DefaultDisplayType"), "DefaultDisplayType", 0, 99
+    )
     engine = None if layout.engine_xml_text is None else EngineXml(layout.engine_xml_text)
     name = text(content, "Name")
     if name is None:
@@ -173,26 +185,28 @@ def read_vm(root: Element) -> OvfVm:
         vm_id=_token(layout.os_section.get(layout.ovf + "id"), "OperatingSystemSection ovf:id"),
         name=name,
         mem_size_mib=_whole(
-            text(layout.memory, RASD + "VirtualQuantity"),
+            _number_text(layout.memory, RASD + "VirtualQuantity"),
             "memory Item rasd:VirtualQuantity (MiB)",
             1,
             MAX_MEMORY_MIB,
         ),
         min_allocated_mem_mib=_optional_whole(
-            text(content, "MinAllocatedMem"), "MinAllocatedMem (MiB)", 1, MAX_MEMORY_MIB
+            _number_text(content, "MinAllocatedMem"), "MinAllocatedMem (MiB)", 1, MAX_MEMORY_MIB
         ),
         max_memory_mib=_optional_whole(
-            text(content, "MaxMemorySizeMb"), "MaxMemorySizeMb", 1, MAX_MEMORY_MIB
+            _number_text(content, "MaxMemorySizeMb"), "MaxMemorySizeMb", 1, MAX_MEMORY_MIB
         ),
-        sockets=_whole(text(cpu, RASD + "num_of_sockets"), "rasd:num_of_sockets", 1, MAX_VCPUS),
+        sockets=_whole(
+            _number_text(cpu, RASD + "num_of_sockets"), "rasd:num_of_sockets", 1, MAX_VCPUS
+        ),
         cores_per_socket=_whole(
-            text(cpu, RASD + "cpu_per_socket"), "rasd:cpu_per_socket", 1, MAX_VCPUS
+            _number_text(cpu, RASD + "cpu_per_socket"), "rasd:cpu_per_socket", 1, MAX_VCPUS
         ),
         threads_per_core=_whole(
-            text(cpu, RASD + "threads_per_cpu") or "1", "rasd:threads_per_cpu", 1, MAX_VCPUS
+            _number_text(cpu, RASD + "threads_per_cpu") or "1", "rasd:threads_per_cpu", 1, MAX_VCPUS
         ),
         max_vcpus=_optional_whole(
-            text(cpu, RASD + "max_num_of_vcpus"), "rasd:max_num_of_vcpus", 1, MAX_VCPUS
+            _number_text(cpu, RASD + "max_num_of_vcpus"), "rasd:max_num_of_vcpus", 1, MAX_VCPUS
         ),
         cpu_type=text(content, "CustomCpuName"),
         emulated_machine=text(content, "CustomEmulatedMachine"),
