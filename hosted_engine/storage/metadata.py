@@ -309,7 +309,13 @@ def _to_bool(key: str, value: str) -> bool:
 
 
 def encode_global(flags: GlobalFlags) -> bytes:
-    text = "".join(f"{key}={_flag(getattr(flags, key))}\n" for key in sorted(GLOBAL_KEYS))
+    """``maintenance=1`` and nothing else: no trailing newline.
+
+    The reference's reader splits the NUL-stripped block on newlines and takes every
+    piece as ``key=value``, so a trailing newline is an empty "key" it complains about
+    (``Invalid global metadata key``) on every read of every host.
+    """
+    text = "\n".join(f"{key}={_flag(getattr(flags, key))}" for key in sorted(GLOBAL_KEYS))
     return text.encode().ljust(SLOT_BYTES, b"\0")
 
 

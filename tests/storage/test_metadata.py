@@ -330,7 +330,35 @@ def test_global_flags_round_trip() -> None:
 
 
 def test_global_block_format() -> None:
-    assert encode_global(GlobalFlags(maintenance=True)).rstrip(b"\0") == b"maintenance=1\n"
+    assert encode_global(GlobalFlags(maintenance=True)).rstrip(b"\0") == b"maintenance=1"
+    assert encode_global(GlobalFlags(maintenance=False)).rstrip(b"\0") == b"maintenance=0"
+
+
+def _reference_global_reader(block: bytes) -> tuple[dict[str, bool], list[str]]:
+    """The reference reader's rule (ha-anchor 3.2, facts only): strip the NUL padding,
+    split on newlines, every piece is ``key=value``, any other key is an error line."""
+    values: dict[str, bool] = {}
+    errors: list[str] = []
+    for token in block.decode().rstrip("\0").split("\n"):
+        key, _, value = token.partition("=")
+        if key == "maintenance":
+            values[key] = value[:1].lower() in ("t", "y", "1")
+        else:
+            errors.append(f"Invalid global metadata key: {token}")
+    return values, errors
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_the_reference_reader_takes_our_global_block_without_complaint(on: bool) -> None:
+    assert _reference_global_reader(encode_global(GlobalFlags(maintenance=on))) == (
+        {"maintenance": on},
+        [],
+    )
+
+
+def test_a_trailing_newline_written_by_older_versions_still_decodes() -> None:
+    block = b"maintenance=1\n".ljust(SLOT_BYTES, b"\0")
+    assert decode_global(block) == (GlobalFlags(maintenance=True), [])
 
 
 @pytest.mark.parametrize(
