@@ -24,6 +24,7 @@ from hosted_engine.vm.engine_status import EngineStatus
 __all__ = [
     "EXTRA_BYTES",
     "FEATURE_VERSION",
+    "FIELD_COUNT",
     "GLOBAL_KEYS",
     "MAX_HOST_ID",
     "PARSE_VERSION",
@@ -50,6 +51,7 @@ TRUNCATED_LINE = "truncated=True\n"
 BytesLike = bytes | bytearray | memoryview
 
 _MIN_TOKENS = 7
+FIELD_COUNT = 12  # what encode_record writes
 _CRC_INDEX = 9
 _CRC_PLACEHOLDER = "00000000"
 _LEADING_DIGITS = re.compile(r"\d+")
@@ -80,6 +82,10 @@ class HostRecord:
     local_conf_timestamp: int = 0
     extra: str = ""
     crc32: str = ""
+    # How many ``|`` fields the writer wrote: 12 now, 10 from 2015-2016 writers, 8 or 7
+    # before. Views show only the keys the writer had (the reference reads the tail
+    # fields only when present); encoding always writes all 12.
+    field_count: int = FIELD_COUNT
 
     @property
     def state(self) -> str | None:
@@ -284,6 +290,7 @@ def decode_slot(slot_index: int, data: BytesLike) -> HostRecord:
         local_conf_timestamp=_integer(host, "local_conf_timestamp", conf_ts),
         extra=_until_nul(view[RECORD_BYTES:SLOT_BYTES]).decode(errors="replace"),
         crc32=crc32,
+        field_count=min(count, FIELD_COUNT),
     )
 
 

@@ -233,13 +233,14 @@ def test_older_feature_version_is_too_old() -> None:
 
 def test_seven_fields_decode_with_defaults_for_the_optional_tail() -> None:
     record = decode_slot(1, raw_slot("1|1|100|1|3400|{}|h"))
-    assert record == HostRecord(1, 100, 3400, "{}", "h", False, False, True, 0, "", "")
+    assert record == HostRecord(1, 100, 3400, "{}", "h", False, False, True, 0, "", "", 7)
 
 
 def test_eight_and_nine_fields_give_maintenance_then_stopped() -> None:
     assert decode_slot(1, raw_slot("1|1|100|1|3400|{}|h|1")).maintenance
     record = decode_slot(1, raw_slot("1|1|100|1|3400|{}|h|0|1"))
     assert (record.maintenance, record.stopped, record.crc32) == (False, True, "")
+    assert record.field_count == 9
 
 
 def test_ten_fields_carry_a_checked_crc_but_no_conf_fields() -> None:
