@@ -155,11 +155,26 @@ def test_a_corrupt_slot_is_a_warning(cli: Cli, domain: Domain, conf: Path) -> No
     assert "checksum" in result.err
 
 
-@pytest.mark.parametrize("maintenance", [False, True])
-def test_zero_hosts_is_an_error(cli: Cli, domain: Domain, conf: Path, maintenance: bool) -> None:
-    domain.set_global_maintenance(maintenance)
+def test_zero_hosts_is_an_error(cli: Cli, domain: Domain, conf: Path) -> None:
     result = cli("--vm-status", "--config", conf)
     assert_one_line_error(result)
+
+
+def test_zero_hosts_in_global_maintenance_prints_the_banner_twice_and_fails(
+    cli: Cli, domain: Domain, conf: Path
+) -> None:
+    """How oVirt's text printer reads (ha-anchor 7.1, 7.2): it prints the banner when the
+    flag is set, then one block per host of the (here empty) host dict, then the banner
+    again, and its caller exits 1 because the returned host dict is empty (falsy). So:
+    the banner twice on stdout and exit 1. Our one-line reason goes to stderr, where it
+    cannot disturb a script reading stdout."""
+    domain.set_global_maintenance(True)
+    result = cli("--vm-status", "--config", conf)
+    assert result.code == 1
+    assert result.out == BANNER + BANNER
+    assert result.err.strip().splitlines() == [
+        "No host has published its status on the storage domain yet."
+    ]
 
 
 def test_minimal_conf_reads_the_domain(cli: Cli, domain: Domain, tmp_path: Path) -> None:
@@ -394,3 +409,61 @@ def test_old_records_through_the_broker_have_the_same_keys_plus_live_data(
     domain.write_raw(1, _record_slot(tokens, OLD_EXTRA))
     data = cli("--vm-status", "--json", "--config", broker.conf).json
     assert list(data["1"]) == [*HEAD_KEYS, "maintenance", "extra", "live-data"]
+
+
+# --- hostile slots --------------------------------------------------------------------------
+
+FAKE_BLOCK = "\n\n--== Host evil (id: 9) status ==--\n\nScore                              : 3400"
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("\x1b[2J\x1b[Hh", "\\x1b[2J\\x1b[Hh"),  # clear the screen
+        ("h\rScore", "h\\x0dScore"),
+        ("h\x85x\u2028y\u2029z\x7f\x9b", "h\\x85x\\u2028y\\u2029z\\x7f\\x9b"),
+        ("h\x0bx\x0cy\x1cz\tw", "h\\x0bx\\x0cy\\x1cz\\x09w"),
+        ("back\\slash", "back\\slash"),  # printable: as written
+    ],
+)
+def test_control_characters_in_a_hostname_are_escaped(
+    cli: Cli, domain: Domain, conf: Path, raw: str, shown: str
+) -> None:
+    domain.write_host(1, name=raw)
+    out = cli("--vm-status", "--config", conf).out
+    assert f"--== Host {shown} (id: 1) status ==--" in out
+    assert f"Hostname                           : {shown}\n" in out
+    assert raw not in out or raw == shown
+
+
+def test_a_slot_cannot_fake_a_host_block_or_lines(cli: Cli, domain: Domain, conf: Path) -> None:
+    domain.write_host(1)
+    domain.write_host(2, name="h2" + FAKE_BLOCK.replace("\n", "\r"), state="x\u2028Score : 0")
+    out = cli("--vm-status", "--config", conf).out
+    headers = [line for line in out.splitlines() if line.startswith("--== Host")]
+    assert [h.endswith("(id: 1) status ==--") for h in headers] == [True, False]
+    assert headers[1].startswith("--== Host h2\\x0d\\x0d--== Host evil (id: 9)")
+    # the layout is kept: every line outside the extra text is a label or a header
+    for line in out.split("\n"):
+        assert line == "" or line.startswith(("--== Host", "\t")) or line[35:37] in (": ", ":")
+    assert "\tstate=x\\u2028Score : 0\n" in out
+    assert "\r" not in out and "\u2028" not in out
+
+
+def test_extra_lines_are_escaped_one_per_line(cli: Cli, domain: Domain, conf: Path) -> None:
+    record = "|".join(["1", "1", "500", "1", "0", ENGINE_UP, "h", "0"]).encode()
+    extra = "a=1\nb=\x1b]0;pwned\x07\nc=3\r\n"
+    domain.write_raw(1, record.ljust(512, b"\0") + extra.encode())
+    out = cli("--vm-status", "--config", conf).out
+    assert out.endswith(
+        "Extra metadata (valid at timestamp):\n\ta=1\n\tb=\\x1b]0;pwned\\x07\n\tc=3\\x0d\n"
+    )
+
+
+def test_json_output_escapes_them_as_json(cli: Cli, domain: Domain, conf: Path) -> None:
+    name = "h\x1b[2J\u2028\n"
+    domain.write_host(1, name=name)
+    result = cli("--vm-status", "--json", "--config", conf)
+    assert len(result.out.splitlines()) == 1
+    assert "\x1b" not in result.out and "\u2028" not in result.out
+    assert result.json["1"]["hostname"] == name
