@@ -418,7 +418,7 @@ class HAClient:
         the vm.conf holds, unless ``force``."""
         from hosted_engine.config import keyvalue
         from hosted_engine.storage.config_archive import MAX_MEMBER_BYTES as MAX_VM_CONF_BYTES
-        from hosted_engine.vm.definition import from_values
+        from hosted_engine.vm.definition import device_lines, from_values
         from hosted_engine.vm.ovf import ovf_from_definition
 
         vm_id = self._vm_id()
@@ -429,8 +429,9 @@ class HAClient:
         else:
             source = str(path)
             data = _read_file(Path(path), MAX_VM_CONF_BYTES)
-        values = keyvalue.parse(_utf8(data, source), source)
-        definition = from_values(values, source)
+        text = _utf8(data, source)
+        values = keyvalue.parse(text, source)
+        definition = from_values(values, source, devices=device_lines(text))
         if definition.vm_id != vm_id:
             raise UsageError(
                 f"{source} is for VM {definition.vm_id}, not this cluster's engine VM {vm_id}"

@@ -259,13 +259,21 @@ class VmConfFormat:
     def _definition(self, text: str) -> tuple[definition.VmDefinition, list[int]]:
         raw = keyvalue.parse(text, self.source)
         indices = sorted({int(m.group(1)) for key in raw if (m := _NIC_KEY.match(key))})
-        return definition.from_values(raw, self.source), indices
+        vm = definition.from_values(raw, self.source, devices=definition.device_lines(text))
+        # NICs only oVirt's devices= lines describe are numbered from 1, in their order
+        return vm, indices or list(range(1, len(vm.nics) + 1))
 
     def values(self, text: str) -> dict[str, str]:
         return definition_values(*self._definition(text))
 
     def update(self, text: str, key: str, value: str) -> str:
         _require_value(key, value)
+        if _NIC_KEY.match(key) and not any(_NIC_KEY.match(k) for k in keyvalue.parse(text)):
+            # the NICs come from devices= lines: write them out as nic<N>. keys first,
+            # which then take precedence, so the edit changes one value and nothing else
+            vm, indices = self._definition(text)
+            nics = {k: v for k, v in definition_values(vm, indices).items() if _NIC_KEY.match(k)}
+            text = keyvalue.update_text(text, nics)
         new = keyvalue.update_text(text, {key: value})
         self.validate(new)
         return new
