@@ -183,6 +183,7 @@ BROKER_ALIASES = {
     "email.smtp-timeout": ("email", "smtp-timeout"),
 }
 
+
 class BrokerConfFormat:
     """INI with bare key names; a key the file does not set shows its default."""
 
