@@ -467,3 +467,10 @@ def test_json_output_escapes_them_as_json(cli: Cli, domain: Domain, conf: Path) 
     assert len(result.out.splitlines()) == 1
     assert "\x1b" not in result.out and "\u2028" not in result.out
     assert result.json["1"]["hostname"] == name
+
+
+def test_engine_status_null_through_the_broker(cli: Cli, domain: Domain, broker: Broker) -> None:
+    domain.write_host(1, engine="null")
+    assert cli("--vm-status", "--json", "--config", broker.conf).json["1"]["engine-status"] is None
+    text = cli("--vm-status", "--config", broker.conf).out
+    assert "Engine status                      : unknown stale-data\n" in text  # not live yet
