@@ -40,7 +40,7 @@ from hosted_engine.errors import ConfigError, HostedEngineError, VmDefinitionErr
 from hosted_engine.files import keyvalue
 from hosted_engine.storage.config_archive import ArchiveSnapshot, ConfigArchive
 from hosted_engine.storage.ovf_store import OvfStore
-from hosted_engine.vm.definition import VmDefinition, from_values
+from hosted_engine.vm.definition import VmDefinition, from_text
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def read_cached_definition(path: Path) -> SourcedDefinition:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise VmDefinitionError(f"{path}: cannot read: {e}") from None
-    definition = from_values(keyvalue.parse(text, str(path)), str(path))
+    definition = from_text(text, str(path))
     source = SOURCE_OVF if _SOURCE_LINE.search(text) else SOURCE_VM_CONF
     return SourcedDefinition(definition, source, text)
 
@@ -316,4 +316,4 @@ class ConfigCache:
 
 def _from_vm_conf(text: str) -> SourcedDefinition:
     """The archive's vm.conf, as is (``check_members`` has already read it fine)."""
-    return SourcedDefinition(from_values(keyvalue.parse(text)), SOURCE_VM_CONF, text)
+    return SourcedDefinition(from_text(text), SOURCE_VM_CONF, text)

@@ -129,6 +129,8 @@ def vm_status(args: argparse.Namespace) -> int:
         print(render_json(status))
         return 0
     if not status.hosts:
+        # the reference prints its (empty) report, the banner included, and exits 1
+        sys.stdout.write(render_text(status))
         raise CliError("No host has published its status on the storage domain yet.")
     if status.source == "storage":
         print(

@@ -1,7 +1,8 @@
 """The shared-configuration verbs of ``hosted-engine``, in the reference's words (seed 000).
 
 ``--set-shared-config`` prints nothing on success; ``--get-shared-config`` prints
-``KEY : VALUE, type : TYPE``; ``--get-all-config`` prints ``type: TYPE`` and then one
+``KEY : VALUE, type : TYPE`` between two blank lines, exactly as oVirt prints it
+(ha-anchor 5.2); ``--get-all-config`` prints ``type: TYPE`` and then one
 ``key: value`` line per key, for each type. The key and type are checked before a
 missing value is reported, as the seed's examples show.
 """
@@ -57,7 +58,7 @@ def set_shared_config(client: HAClient, args: argparse.Namespace) -> int:
 def get_shared_config(client: HAClient, args: argparse.Namespace) -> int:
     (key,) = arguments(args, "get-shared-config", 1, "You must specify a key to get")
     value, kind = client.get_shared_config(key, args.config_type)
-    print(f"{key} : {value}, type : {kind}")
+    print(f"\n{key} : {value}, type : {kind}\n")
     return 0
 
 

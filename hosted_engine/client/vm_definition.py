@@ -82,7 +82,7 @@ class VmDefinitionClient(ClientBase):
         the vm.conf holds, unless ``force``."""
         from hosted_engine.files import keyvalue
         from hosted_engine.storage.config_archive import MAX_MEMBER_BYTES as MAX_VM_CONF_BYTES
-        from hosted_engine.vm.definition import from_values
+        from hosted_engine.vm.definition import device_lines, from_values
         from hosted_engine.vm.ovf import ovf_from_definition
 
         vm_id = self._vm_id()
@@ -93,8 +93,9 @@ class VmDefinitionClient(ClientBase):
         else:
             source = str(path)
             data = read_admin_file(Path(path), MAX_VM_CONF_BYTES)
-        values = keyvalue.parse(utf8(data, source), source)
-        definition = from_values(values, source)
+        text = utf8(data, source)
+        values = keyvalue.parse(text, source)
+        definition = from_values(values, source, devices=device_lines(text))
         if definition.vm_id != vm_id:
             raise UsageError(
                 f"{source} is for VM {definition.vm_id}, not this cluster's engine VM {vm_id}"

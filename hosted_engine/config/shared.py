@@ -5,10 +5,14 @@ Five types, in the reference's order (ha-anchor 5.2):
 =========== ============================================ ==================================
 type        where                                        keys
 =========== ============================================ ==================================
-he_local    this host's hosted-engine.conf (``--config``) its keys and those HostConfig reads
+he_local    this host's hosted-engine.conf (``--config``) its keys, oVirt's and those
+                                                          HostConfig reads (oVirt's optional
+                                                          ones read ``None`` when unset)
 broker      ``broker.conf`` in the archive (INI)          smtp-server, smtp-port,
                                                           source-email, destination-emails,
-                                                          state_transition
+                                                          state_transition (also by oVirt's
+                                                          names: email.smtp-server, ...,
+                                                          email.smtp-timeout, not listed)
 he_shared   ``hosted-engine.conf`` in the archive         as he_local; read by hosts
                                                           deployed later, not running ones
 ha          this host's ``<state_dir>/ha.conf``           local_maintenance,
@@ -137,6 +141,16 @@ class _Reading:
     def values(self) -> dict[str, dict[str, str]]:
         return {name: self.kinds[name].format.values(t) for name, t in self.texts.items()}
 
+    def lookup_values(self) -> dict[str, dict[str, str]]:
+        """As :meth:`values`, with the names a type also answers to (broker: oVirt's
+        ``section.option``), which are not listed."""
+        out = self.values()
+        for name, text in self.texts.items():
+            kind = self.kinds[name].format
+            if isinstance(kind, BrokerConfFormat):
+                out[name] = kind.lookup_values(text)
+        return out
+
 
 def check_members(
     members: Mapping[str, bytes], settings: BrokerSettings, config: HostConfig, source: str
@@ -239,11 +253,11 @@ class SharedConfig:
 
     def locate(self, key: str, config_type: str | None = None) -> str:
         """The one type holding ``key`` (the type checked first, then the key)."""
-        return self._find(key, self._read(self._select(config_type)).values())
+        return self._find(key, self._read(self._select(config_type)).lookup_values())
 
     def get(self, key: str, config_type: str | None = None) -> tuple[str, str]:
         """``(value, type)``."""
-        values = self._read(self._select(config_type)).values()
+        values = self._read(self._select(config_type)).lookup_values()
         kind = self._find(key, values)
         return values[kind][key], kind
 
@@ -252,7 +266,7 @@ class SharedConfig:
         """Set one key; None when it already had that value (nothing is written)."""
         value = _clean_value(key, value)
         reading = self._read(self._select(config_type))
-        values = reading.values()
+        values = reading.lookup_values()
         name = self._find(key, values)
         if values[name][key] == value:
             return None

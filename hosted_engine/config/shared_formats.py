@@ -43,6 +43,45 @@ class ConfigFormat(Protocol):
 
 # --- hosted-engine.conf (he_local, he_shared) -----------------------------------------------
 
+# The keys of oVirt's hosted-engine.conf (ha-anchor 0): listed and readable as oVirt
+# lists them, so scripts written for it find them here too.
+OVIRT_HOST_KEYS = (
+    "fqdn",
+    "vm_disk_id",
+    "vm_disk_vol_id",
+    "vmid",
+    "storage",
+    "mnt_options",
+    "nfs_version",
+    "conf",
+    "host_id",
+    "console",
+    "domainType",
+    "spUUID",
+    "sdUUID",
+    "connectionUUID",
+    "ca_cert",
+    "ca_subject",
+    "vdsm_use_ssl",
+    "gateway",
+    "bridge",
+    "metadata_volume_UUID",
+    "metadata_image_UUID",
+    "lockspace_volume_UUID",
+    "lockspace_image_UUID",
+    "conf_volume_UUID",
+    "conf_image_UUID",
+    "iqn",
+    "portal",
+    "user",
+    "password",
+    "port",
+    "configured",
+)
+# oVirt's optional keys: one that is not set reads as ``None``, as oVirt shows it.
+OPTIONAL_HOST_KEYS = ("network_test", "tcp_t_address", "tcp_t_port", "iscsi_paths_blacklist")
+UNSET_OPTIONAL = "None"
+
 # Every key HostConfig reads, so an admin can set one the file does not have yet.
 HOST_KEYS = (
     "host_id",
@@ -80,7 +119,11 @@ class HostConfFormat:
         self.source = source
 
     def values(self, text: str) -> dict[str, str]:
-        return {**dict.fromkeys(HOST_KEYS, ""), **keyvalue.parse(text, self.source)}
+        return {
+            **dict.fromkeys(OVIRT_HOST_KEYS + HOST_KEYS, ""),
+            **dict.fromkeys(OPTIONAL_HOST_KEYS, UNSET_OPTIONAL),
+            **keyvalue.parse(text, self.source),
+        }
 
     def update(self, text: str, key: str, value: str) -> str:
         if key in IDENTITY_KEYS:
@@ -125,13 +168,20 @@ class HaStateFormat:
 
 # --- broker.conf (broker) -------------------------------------------------------------------
 
-# Exactly the keys seed 000 makes editable, with the INI section each lives in.
+# Exactly the keys seed 000 makes editable (and lists), with the INI section each lives in.
 BROKER_KEYS = {
     "smtp-server": "email",
     "smtp-port": "email",
     "source-email": "email",
     "destination-emails": "email",
     "state_transition": "notify",
+}
+# oVirt names broker.conf options ``section.option``: those names work for get and set
+# too, beside the seed's bare names (which alone are listed, as the seed lists them).
+# ``email.smtp-timeout`` has no bare name: the seed does not offer it.
+BROKER_ALIASES = {
+    **{f"{section}.{key}": (section, key) for key, section in BROKER_KEYS.items()},
+    "email.smtp-timeout": ("email", "smtp-timeout"),
 }
 
 
@@ -144,6 +194,7 @@ class BrokerConfFormat:
         self._settings = settings
 
     def values(self, text: str) -> dict[str, str]:
+        """The seed's keys (what is listed); :meth:`lookup_values` adds oVirt's names."""
         effective = self._settings(text)
         parser = ini.parse(text, self.source)
         values = {}
@@ -152,8 +203,19 @@ class BrokerConfFormat:
             values[key] = effective[key] if value is None else value
         return values
 
+    def lookup_values(self, text: str) -> dict[str, str]:
+        """Every name a key can be asked for by: the seed's and oVirt's."""
+        effective = self._settings(text)
+        parser = ini.parse(text, self.source)
+        values = self.values(text)
+        for alias, (section, option) in BROKER_ALIASES.items():
+            value = parser.get(section, option, fallback=None)
+            values[alias] = effective.get(option, "") if value is None else value
+        return values
+
     def update(self, text: str, key: str, value: str) -> str:
-        new = ini.set_option(text, BROKER_KEYS[key], key, value, self.source)
+        section, option = BROKER_ALIASES.get(key) or (BROKER_KEYS[key], key)
+        new = ini.set_option(text, section, option, value, self.source)
         self.validate(new)
         return new
 
@@ -199,13 +261,21 @@ class VmConfFormat:
     def _definition(self, text: str) -> tuple[definition.VmDefinition, list[int]]:
         raw = keyvalue.parse(text, self.source)
         indices = sorted({int(m.group(1)) for key in raw if (m := _NIC_KEY.match(key))})
-        return definition.from_values(raw, self.source), indices
+        vm = definition.from_values(raw, self.source, devices=definition.device_lines(text))
+        # NICs only oVirt's devices= lines describe are numbered from 1, in their order
+        return vm, indices or list(range(1, len(vm.nics) + 1))
 
     def values(self, text: str) -> dict[str, str]:
         return definition_values(*self._definition(text))
 
     def update(self, text: str, key: str, value: str) -> str:
         _require_value(key, value)
+        if _NIC_KEY.match(key) and not any(_NIC_KEY.match(k) for k in keyvalue.parse(text)):
+            # the NICs come from devices= lines: write them out as nic<N>. keys first,
+            # which then take precedence, so the edit changes one value and nothing else
+            vm, indices = self._definition(text)
+            nics = {k: v for k, v in definition_values(vm, indices).items() if _NIC_KEY.match(k)}
+            text = keyvalue.update_text(text, nics)
         new = keyvalue.update_text(text, {key: value})
         self.validate(new)
         return new

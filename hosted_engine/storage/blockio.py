@@ -70,16 +70,18 @@ class BlockFile:
             raise StorageError(f"{self.path} is closed")
         return self._fd
 
-    def pread_into(self, offset: int, buffer: mmap.mmap) -> int:
-        """Fill ``buffer`` from ``offset``; returns the bytes read, fewer at end of file.
+    def pread_into(self, offset: int, buffer: mmap.mmap, length: int | None = None) -> int:
+        """Fill ``buffer`` (its first ``length`` bytes) from ``offset``; returns the bytes
+        read, fewer at end of file.
 
         Lets a caller reuse one large aligned buffer instead of paying for a fresh mmap
         (and its page faults) on every read.
         """
-        _check_aligned(self.path, "read", offset, len(buffer))
+        length = len(buffer) if length is None else min(length, len(buffer))
+        _check_aligned(self.path, "read", offset, length)
         fd = self.fileno()
         total = 0
-        with memoryview(buffer) as view:
+        with memoryview(buffer) as whole, whole[:length] as view:
             while total < len(view):
                 try:
                     n = os.preadv(fd, [view[total:]], offset + total)

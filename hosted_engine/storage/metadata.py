@@ -23,6 +23,7 @@ from hosted_engine.vm.engine_status import EngineStatus
 __all__ = [
     "EXTRA_BYTES",
     "FEATURE_VERSION",
+    "FIELD_COUNT",
     "GLOBAL_KEYS",
     "MAX_HOST_ID",
     "PARSE_VERSION",
@@ -51,6 +52,7 @@ TRUNCATED_LINE = "truncated=True\n"
 BytesLike = bytes | bytearray | memoryview
 
 _MIN_TOKENS = 7
+FIELD_COUNT = 12  # what encode_record writes
 _CRC_INDEX = 9
 _CRC_PLACEHOLDER = "00000000"
 _LEADING_DIGITS = re.compile(r"\d+")
@@ -81,6 +83,10 @@ class HostRecord:
     local_conf_timestamp: int = 0
     extra: str = ""
     crc32: str = ""
+    # How many ``|`` fields the writer wrote: 12 now, 10 from 2015-2016 writers, 8 or 7
+    # before. Views show only the keys the writer had (the reference reads the tail
+    # fields only when present); encoding always writes all 12.
+    field_count: int = FIELD_COUNT
 
     @property
     def state(self) -> str | None:
@@ -285,6 +291,7 @@ def decode_slot(slot_index: int, data: BytesLike) -> HostRecord:
         local_conf_timestamp=_integer(host, "local_conf_timestamp", conf_ts),
         extra=_until_nul(view[RECORD_BYTES:SLOT_BYTES]).decode(errors="replace"),
         crc32=crc32,
+        field_count=min(count, FIELD_COUNT),
     )
 
 
@@ -310,7 +317,13 @@ def _to_bool(key: str, value: str) -> bool:
 
 
 def encode_global(flags: GlobalFlags) -> bytes:
-    text = "".join(f"{key}={_flag(getattr(flags, key))}\n" for key in sorted(GLOBAL_KEYS))
+    """``maintenance=1`` and nothing else: no trailing newline.
+
+    The reference's reader splits the NUL-stripped block on newlines and takes every
+    piece as ``key=value``, so a trailing newline is an empty "key" it complains about
+    (``Invalid global metadata key``) on every read of every host.
+    """
+    text = "\n".join(f"{key}={_flag(getattr(flags, key))}" for key in sorted(GLOBAL_KEYS))
     return text.encode().ljust(SLOT_BYTES, b"\0")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hosted_engine.errors import MetadataError, StorageError, UsageError
 from hosted_engine.locking import ranges
-from hosted_engine.storage.blockio import BlockFile, aligned_buffer
+from hosted_engine.storage.blockio import BlockFile
 from hosted_engine.storage.metadata import (
     GLOBAL_KEYS,
     MAX_HOST_ID,
@@ -28,8 +28,9 @@ from hosted_engine.storage.metadata import (
     decode_slot,
     encode_global,
 )
+from hosted_engine.storage.scan_cache import SCAN_BYTES, ScanCache
 
-SCAN_BYTES = (MAX_HOST_ID + 1) * SLOT_BYTES
+__all__ = ["SCAN_BYTES", "Scan", "Whiteboard"]
 
 
 @dataclass
@@ -63,9 +64,10 @@ class Whiteboard:
     def __init__(self, path: Path, *, try_direct: bool = True) -> None:
         self.path = Path(path)
         self._try_direct = try_direct
-        # One reusable aligned buffer: a fresh 8 MiB mmap per scan costs more in page
-        # faults than the read itself. The lock keeps concurrent scans off each other.
-        self._scan_buffer = aligned_buffer(SCAN_BYTES)
+        # Reusable aligned buffers (a fresh 8 MiB mmap per scan costs more in page faults
+        # than the read itself) and the slots they decoded to. The lock keeps concurrent
+        # scans off each other.
+        self._scan_cache = ScanCache()
         self._scan_lock = threading.Lock()
 
     def _open(self, writable: bool = False) -> BlockFile:
@@ -73,25 +75,18 @@ class Whiteboard:
 
     # --- all slots ----------------------------------------------------------------------
     def scan(self) -> Scan:
-        """Slots 0..2000 in a single read (fewer if the file is shorter)."""
-        result = Scan(GlobalFlags(), {}, {})
+        """Slots 0..2000 (fewer if the file is shorter), decoding only changed slots.
+
+        Between full scans only the slots up to just past the highest one in use are
+        read; :mod:`hosted_engine.storage.scan_cache` gives the bound on discovering a
+        new host far beyond them.
+        """
         with self._scan_lock, self._open() as file:
-            buffer = self._scan_buffer
-            size = file.pread_into(0, buffer)
-            with memoryview(buffer) as view:
-                for index, offset in enumerate(range(0, size, SLOT_BYTES)):
-                    if buffer[offset] == 0:
-                        continue
-                    slot = view[offset : min(offset + SLOT_BYTES, size)]
-                    try:
-                        if index == 0:
-                            result.global_flags, result.global_warnings = decode_global(slot)
-                        else:
-                            result.hosts[index] = decode_slot(index, slot)
-                    except MetadataError as e:
-                        # without its traceback it does not pin the decoder's frames
-                        result.errors[index] = e.with_traceback(None)
-        return result
+            cache = self._scan_cache
+            length = cache.read_length()
+            size = file.pread_into(0, cache.buffer, length)
+            (flags, warnings), hosts, errors = cache.update(size, length)
+        return Scan(flags, hosts, errors, warnings)
 
     # --- one host's slot ----------------------------------------------------------------
     def read_slot(self, host_id: int) -> HostRecord | None:

@@ -4,9 +4,13 @@ It comes from the engine VM's OVF in the OVF_STORE or, before the engine has one
 ``vm.conf`` ``key=value`` file, and travels as one (the broker's cached copy). Keys:
 ``vmId`` (required), ``vmName``, ``memSize`` and ``minAllocatedMem`` (MiB), ``sockets``,
 ``coresPerSocket``, ``threadsPerCore``, ``maxVCpus``, ``bootImageId`` (the image of the
-boot disk on the storage domain) and ``nic<N>.macAddr|network|model|linkActive``. The
-legacy ``smp`` key means that many sockets. Unknown keys are kept in ``extra`` so a round
-trip loses nothing.
+boot disk on the storage domain), ``cpuType``, ``emulatedMachine``, ``display`` and
+``nic<N>.macAddr|network|model|linkActive``. The legacy ``smp`` key means that many
+sockets. Unknown keys are kept in ``extra`` so a round trip loses nothing.
+
+A vm.conf oVirt wrote describes its devices on ``devices={key:value,...}`` lines (one per
+device, values may hold ``:`` and nested ``{...}``); :func:`from_text` reads their NICs
+and display from them when the file has no ``nic<N>.`` keys or ``display``.
 
 How a backend runs the VM is that backend's configuration, not the VM's. A legacy
 vm.conf may still carry the process backend's ``command`` (shell-quoted) and ``dataDir``;
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,14 @@ _SCALARS = (
     "maxVCpus",
     "smp",
     "bootImageId",
+    "cpuType",
+    "emulatedMachine",
+    "display",
 )
+DEVICES = "devices"
+# oVirt's vm.conf names for what the definition calls virtio, and its graphics devices
+_DEVICE_NIC_MODEL = {"pv": "virtio"}
+_GRAPHICS_DISPLAY = {"vnc": "vnc", "spice": "qxl"}
 MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 # an image id names a directory of the domain: one path component, never "." or ".."
 _IMAGE_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
@@ -74,6 +85,9 @@ class VmDefinition:
     max_vcpus: int | None = None
     nics: tuple[Nic, ...] = ()
     boot_image_id: str | None = None
+    cpu_type: str | None = None
+    emulated_machine: str | None = None
+    display: str | None = None  # vnc or qxl
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -98,6 +112,9 @@ class VmDefinition:
             "maxVCpus": self.max_vcpus,
             "smp": self.smp,
             "bootImageId": self.boot_image_id,
+            "cpuType": self.cpu_type,
+            "emulatedMachine": self.emulated_machine,
+            "display": self.display,
             "nics": [nic.to_dict() for nic in self.nics],
         }
 
@@ -122,6 +139,13 @@ class VmDefinition:
             values[f"nic{index}.linkActive"] = str(nic.link_active).lower()
         if self.boot_image_id is not None:
             values["bootImageId"] = self.boot_image_id
+        for key, value in (
+            ("cpuType", self.cpu_type),
+            ("emulatedMachine", self.emulated_machine),
+            ("display", self.display),
+        ):
+            if value is not None:
+                values[key] = value
         values.update(self.extra)
         return values
 
@@ -184,7 +208,98 @@ def _nics(values: Mapping[str, str], source: str) -> tuple[Nic, ...]:
     return tuple(nics)
 
 
-def from_values(values: Mapping[str, str], source: str = "vm.conf") -> VmDefinition:
+def _split_top(body: str, source: str) -> list[str]:
+    """``a:1,b:{c:2,d:3},e:x`` split at the commas outside braces."""
+    parts, depth, start = [], 0, 0
+    for position, char in enumerate(body):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                break
+        elif char == "," and depth == 0:
+            parts.append(body[start:position])
+            start = position + 1
+    if depth != 0:
+        raise VmDefinitionError(f"{source}: a devices= line has unbalanced braces")
+    parts.append(body[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def parse_device(spec: str, source: str = "vm.conf") -> dict[str, str]:
+    """One ``devices={k:v,...}`` value as a flat dict; nested values stay as written.
+
+    Keys end at the first ``:`` (values may hold more: MAC addresses).
+    """
+    spec = spec.strip()
+    if not (spec.startswith("{") and spec.endswith("}")):
+        raise VmDefinitionError(f"{source}: a devices= value must be {{key:value,...}}")
+    device = {}
+    for item in _split_top(spec[1:-1], source):
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip():
+            raise VmDefinitionError(f"{source}: devices= item {item[:40]!r} is not key:value")
+        device[key.strip()] = value.strip()
+    return device
+
+
+def _device_nics(devices: Sequence[Mapping[str, str]], source: str) -> dict[str, str]:
+    """The NICs of oVirt's devices= lines, as ``nic<N>.`` keys."""
+    values = {}
+    nics = [d for d in devices if d.get("type") == "interface" and d.get("macAddr")]
+    for index, device in enumerate(nics, start=1):
+        values[f"nic{index}.macAddr"] = device["macAddr"]
+        if device.get("network"):
+            values[f"nic{index}.network"] = device["network"]
+        model = device.get("nicModel")
+        if model:
+            values[f"nic{index}.model"] = _DEVICE_NIC_MODEL.get(model, model)
+        if device.get("linkActive"):
+            values[f"nic{index}.linkActive"] = device["linkActive"]
+    return values
+
+
+def _device_display(devices: Sequence[Mapping[str, str]]) -> str | None:
+    for device in devices:
+        if device.get("type") == "graphics" and device.get("device") in _GRAPHICS_DISPLAY:
+            return _GRAPHICS_DISPLAY[device["device"]]
+    return None
+
+
+def device_lines(text: str) -> list[str]:
+    """Every ``devices=`` value of a vm.conf, in order (a key=value parse keeps one)."""
+    found = []
+    for raw in text.splitlines():
+        key, sep, value = raw.strip().partition("=")
+        if sep and key.strip() == DEVICES:
+            found.append(value.strip())
+    return found
+
+
+def from_text(text: str, source: str = "vm.conf") -> VmDefinition:
+    """A vm.conf's definition, its ``devices=`` lines included (oVirt's vm.conf)."""
+    try:
+        values = keyvalue.parse(text, source)
+    except ConfigError as e:
+        raise VmDefinitionError(str(e)) from None
+    return from_values(values, source, devices=device_lines(text))
+
+
+def from_values(
+    values: Mapping[str, str], source: str = "vm.conf", *, devices: Sequence[str] = ()
+) -> VmDefinition:
+    """The definition of vm.conf ``values``; ``devices`` are its ``devices=`` values,
+    read for what the keys do not say (NICs, display)."""
+    if devices:
+        parsed = [parse_device(spec, source) for spec in devices]
+        derived: dict[str, str] = {}
+        if not any(_NIC_KEY.match(key) for key in values):
+            derived |= _device_nics(parsed, source)
+        display = _device_display(parsed)
+        if "display" not in values and display is not None:
+            derived["display"] = display
+        values = {**values, **derived}
     vm_id = values.get("vmId", "").strip()
     if not vm_id:
         raise VmDefinitionError(f"{source}: vmId is missing")
@@ -210,7 +325,15 @@ def from_values(values: Mapping[str, str], source: str = "vm.conf") -> VmDefinit
         max_vcpus=_int(values, "maxVCpus", source),
         nics=_nics(values, source),
         boot_image_id=boot_image_id,
-        extra={k: v for k, v in values.items() if k not in _SCALARS and not _NIC_KEY.match(k)},
+        cpu_type=values.get("cpuType") or None,
+        emulated_machine=values.get("emulatedMachine") or None,
+        display=values.get("display") or None,
+        # devices= lines are read, not kept: the last one alone would say nothing true
+        extra={
+            k: v
+            for k, v in values.items()
+            if k not in _SCALARS and k != DEVICES and not _NIC_KEY.match(k)
+        },
     )
 
 
@@ -224,7 +347,9 @@ def legacy_command(values: Mapping[str, str], source: str = "vm.conf") -> tuple[
 
 def load_definition(path: str | Path) -> VmDefinition:
     try:
-        values = keyvalue.load(path)
-    except ConfigError as e:
-        raise VmDefinitionError(str(e)) from None
-    return from_values(values, str(path))
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise VmDefinitionError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise VmDefinitionError(f"{path}: cannot read: {e}") from None
+    return from_text(text, str(path))

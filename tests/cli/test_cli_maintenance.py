@@ -36,7 +36,7 @@ def test_global_sets_slot_zero(cli: Cli, domain: Domain, conf: Path) -> None:
     result = cli("--set-maintenance", "--mode=global", "--config", conf)
     assert (result.code, result.out, result.err) == (0, "", "")
     assert domain.scan().global_flags.maintenance is True
-    assert domain.slot_bytes(0).rstrip(b"\0") == b"maintenance=1\n"
+    assert domain.slot_bytes(0).rstrip(b"\0") == b"maintenance=1"
 
 
 def test_none_clears_slot_zero(cli: Cli, domain: Domain, conf: Path) -> None:

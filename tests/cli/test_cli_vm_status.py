@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -154,11 +155,26 @@ def test_a_corrupt_slot_is_a_warning(cli: Cli, domain: Domain, conf: Path) -> No
     assert "checksum" in result.err
 
 
-@pytest.mark.parametrize("maintenance", [False, True])
-def test_zero_hosts_is_an_error(cli: Cli, domain: Domain, conf: Path, maintenance: bool) -> None:
-    domain.set_global_maintenance(maintenance)
+def test_zero_hosts_is_an_error(cli: Cli, domain: Domain, conf: Path) -> None:
     result = cli("--vm-status", "--config", conf)
     assert_one_line_error(result)
+
+
+def test_zero_hosts_in_global_maintenance_prints_the_banner_twice_and_fails(
+    cli: Cli, domain: Domain, conf: Path
+) -> None:
+    """How oVirt's text printer reads (ha-anchor 7.1, 7.2): it prints the banner when the
+    flag is set, then one block per host of the (here empty) host dict, then the banner
+    again, and its caller exits 1 because the returned host dict is empty (falsy). So:
+    the banner twice on stdout and exit 1. Our one-line reason goes to stderr, where it
+    cannot disturb a script reading stdout."""
+    domain.set_global_maintenance(True)
+    result = cli("--vm-status", "--config", conf)
+    assert result.code == 1
+    assert result.out == BANNER + BANNER
+    assert result.err.strip().splitlines() == [
+        "No host has published its status on the storage domain yet."
+    ]
 
 
 def test_minimal_conf_reads_the_domain(cli: Cli, domain: Domain, tmp_path: Path) -> None:
@@ -293,3 +309,168 @@ def test_json_errors_are_json_objects(
     assert list(data) == ["error"]
     assert isinstance(data["error"], str) and data["error"]
     assert "Traceback" not in result.err
+
+
+# --- records oVirt writes -------------------------------------------------------------------
+
+
+def _record_slot(tokens: list[str], extra: str = "") -> bytes:
+    """A slot as an oVirt writer lays it out: the record (CRC filled in when it has one),
+    NUL padded to 512 bytes, then the human text."""
+    if len(tokens) >= 10:
+        zeroed = [*tokens[:9], "00000000", *tokens[10:]]
+        tokens = [*tokens[:9], f"{zlib.crc32('|'.join(zeroed).encode()):08x}", *tokens[10:]]
+    record = "|".join(tokens).encode().ljust(512, b"\0")
+    return (record + extra.encode()).ljust(4096, b"\0")
+
+
+OLD_EXTRA = "metadata_parse_version=1\nmetadata_feature_version=1\ntimestamp=500\nstate=EngineUp\n"
+
+
+def test_engine_status_null_is_shown_as_null(cli: Cli, domain: Domain, conf: Path) -> None:
+    """oVirt publishes JSON null before its engine-health monitor has a value. Its text
+    printer prints the record's engine-status field as it is (the raw JSON text, which is
+    why its example shows double-quoted JSON, not a Python dict), so: ``null``; its JSON
+    printer parses it: ``null``. Never an invented "serialization error" status."""
+    domain.write_host(1, engine="null")
+    text = cli("--vm-status", "--config", conf).out
+    assert "Engine status                      : null\n" in text
+    assert "serialization error" not in text
+    data = cli("--vm-status", "--json", "--config", conf).json
+    assert data["1"]["engine-status"] is None
+
+
+def test_engine_status_that_is_not_json_stays_json_in_the_output(
+    cli: Cli, domain: Domain, conf: Path
+) -> None:
+    domain.write_host(1, engine="NaN")
+    result = cli("--vm-status", "--json", "--config", conf)
+    assert "NaN" not in result.out
+    assert result.json["1"]["engine-status"]["vm"] == "unknown"
+
+
+HEAD_KEYS = ["host-id", "host-ts", "score", "engine-status", "hostname"]
+
+
+def test_an_8_field_record_shows_maintenance_and_nothing_invented(
+    cli: Cli, domain: Domain, conf: Path
+) -> None:
+    """Before 2015 records had 8 fields; oVirt reads the tail only when present (3.1)."""
+    tokens = ["1", "1", "500", "1", "2400", ENGINE_UP, "old.example.com", "1"]
+    domain.write_raw(1, _record_slot(tokens, OLD_EXTRA))
+    data = cli("--vm-status", "--json", "--config", conf).json
+    assert list(data["1"]) == [*HEAD_KEYS, "maintenance", "extra"]
+    assert data["1"]["maintenance"] is True
+    text = cli("--vm-status", "--config", conf).out
+    assert text == (
+        "\n\n--== Host old.example.com (id: 1) status ==--\n\n"
+        "Host ID                            : 1\n"
+        "Host timestamp                     : 500\n"
+        "Score                              : 2400\n"
+        f"Engine status                      : {ENGINE_UP}\n"
+        "Hostname                           : old.example.com\n"
+        "Local maintenance                  : True\n"
+        f"Status up-to-date                  : {NO_BROKER}\n"
+        "Extra metadata (valid at timestamp):\n"
+        "\tmetadata_parse_version=1\n"
+        "\tmetadata_feature_version=1\n"
+        "\ttimestamp=500\n"
+        "\tstate=EngineUp\n"
+    )
+
+
+def test_a_10_field_record_shows_stopped_and_crc_but_no_conf_keys(
+    cli: Cli, domain: Domain, conf: Path
+) -> None:
+    """2015-2016 writers: stopped and crc32, but not the two conf fields (3.1)."""
+    tokens = ["1", "1", "500", "2", "3400", ENGINE_DOWN, "mid.example.com", "0", "1", ""]
+    slot = _record_slot(tokens, OLD_EXTRA)
+    domain.write_raw(2, slot)
+    crc = slot[:512].rstrip(b"\0").decode().split("|")[9]
+    data = cli("--vm-status", "--json", "--config", conf).json
+    assert list(data["2"]) == [*HEAD_KEYS, "maintenance", "stopped", "crc32", "extra"]
+    assert (data["2"]["stopped"], data["2"]["crc32"]) == (True, crc)
+    text = cli("--vm-status", "--config", conf).out
+    assert "stopped                            : True\n" in text
+    assert f"crc32                              : {crc}\n" in text
+    assert "conf_on_shared_storage" not in text and "local_conf_timestamp" not in text
+
+
+def test_a_7_field_record_shows_only_the_head(cli: Cli, domain: Domain, conf: Path) -> None:
+    domain.write_raw(1, _record_slot(["1", "1", "500", "1", "0", ENGINE_UP, "h"]))
+    data = cli("--vm-status", "--json", "--config", conf).json
+    assert list(data["1"]) == [*HEAD_KEYS, "extra"]
+
+
+def test_old_records_through_the_broker_have_the_same_keys_plus_live_data(
+    cli: Cli, domain: Domain, broker: Broker
+) -> None:
+    tokens = ["1", "1", "500", "1", "2400", ENGINE_UP, "old.example.com", "1"]
+    domain.write_raw(1, _record_slot(tokens, OLD_EXTRA))
+    data = cli("--vm-status", "--json", "--config", broker.conf).json
+    assert list(data["1"]) == [*HEAD_KEYS, "maintenance", "extra", "live-data"]
+
+
+# --- hostile slots --------------------------------------------------------------------------
+
+FAKE_BLOCK = "\n\n--== Host evil (id: 9) status ==--\n\nScore                              : 3400"
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("\x1b[2J\x1b[Hh", "\\x1b[2J\\x1b[Hh"),  # clear the screen
+        ("h\rScore", "h\\x0dScore"),
+        ("h\x85x\u2028y\u2029z\x7f\x9b", "h\\x85x\\u2028y\\u2029z\\x7f\\x9b"),
+        ("h\x0bx\x0cy\x1cz\tw", "h\\x0bx\\x0cy\\x1cz\\x09w"),
+        ("back\\slash", "back\\slash"),  # printable: as written
+    ],
+)
+def test_control_characters_in_a_hostname_are_escaped(
+    cli: Cli, domain: Domain, conf: Path, raw: str, shown: str
+) -> None:
+    domain.write_host(1, name=raw)
+    out = cli("--vm-status", "--config", conf).out
+    assert f"--== Host {shown} (id: 1) status ==--" in out
+    assert f"Hostname                           : {shown}\n" in out
+    assert raw not in out or raw == shown
+
+
+def test_a_slot_cannot_fake_a_host_block_or_lines(cli: Cli, domain: Domain, conf: Path) -> None:
+    domain.write_host(1)
+    domain.write_host(2, name="h2" + FAKE_BLOCK.replace("\n", "\r"), state="x\u2028Score : 0")
+    out = cli("--vm-status", "--config", conf).out
+    headers = [line for line in out.splitlines() if line.startswith("--== Host")]
+    assert [h.endswith("(id: 1) status ==--") for h in headers] == [True, False]
+    assert headers[1].startswith("--== Host h2\\x0d\\x0d--== Host evil (id: 9)")
+    # the layout is kept: every line outside the extra text is a label or a header
+    for line in out.split("\n"):
+        assert line == "" or line.startswith(("--== Host", "\t")) or line[35:37] in (": ", ":")
+    assert "\tstate=x\\u2028Score : 0\n" in out
+    assert "\r" not in out and "\u2028" not in out
+
+
+def test_extra_lines_are_escaped_one_per_line(cli: Cli, domain: Domain, conf: Path) -> None:
+    record = "|".join(["1", "1", "500", "1", "0", ENGINE_UP, "h", "0"]).encode()
+    extra = "a=1\nb=\x1b]0;pwned\x07\nc=3\r\n"
+    domain.write_raw(1, record.ljust(512, b"\0") + extra.encode())
+    out = cli("--vm-status", "--config", conf).out
+    assert out.endswith(
+        "Extra metadata (valid at timestamp):\n\ta=1\n\tb=\\x1b]0;pwned\\x07\n\tc=3\\x0d\n"
+    )
+
+
+def test_json_output_escapes_them_as_json(cli: Cli, domain: Domain, conf: Path) -> None:
+    name = "h\x1b[2J\u2028\n"
+    domain.write_host(1, name=name)
+    result = cli("--vm-status", "--json", "--config", conf)
+    assert len(result.out.splitlines()) == 1
+    assert "\x1b" not in result.out and "\u2028" not in result.out
+    assert result.json["1"]["hostname"] == name
+
+
+def test_engine_status_null_through_the_broker(cli: Cli, domain: Domain, broker: Broker) -> None:
+    domain.write_host(1, engine="null")
+    assert cli("--vm-status", "--json", "--config", broker.conf).json["1"]["engine-status"] is None
+    text = cli("--vm-status", "--config", broker.conf).out
+    assert "Engine status                      : unknown stale-data\n" in text  # not live yet

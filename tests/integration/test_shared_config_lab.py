@@ -58,7 +58,7 @@ def test_a_set_on_one_host_is_read_on_another_and_cached_everywhere(
 ) -> None:
     set_config(lab, 1, "source-email", "ha@lab.example")
     got = cli(lab, 2, "--get-shared-config", "source-email")
-    assert got.stdout == "source-email : ha@lab.example, type : broker\n"
+    assert got.stdout == "\nsource-email : ha@lab.example, type : broker\n\n"
     # the writer's own broker refreshed at once; the others within a refresh period
     assert "source-email = ha@lab.example" in cached(lab, 1, "broker.conf")
     for host_id in (2, 3):

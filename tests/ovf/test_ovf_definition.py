@@ -37,13 +37,12 @@ LEGACY_VM_CONF = {
     "command": "/usr/bin/true",
     "dataDir": "/srv/he",
 }
-CARRIED_EXTRA = ("cpuType", "emulatedMachine", "display")
 
 
 def ovf_fields(defn: VmDefinition) -> VmDefinition:
-    """What an OVF carries of a definition: all but the process backend's command/dataDir."""
-    extra = {k: v for k, v in defn.extra.items() if k in CARRIED_EXTRA}
-    return dataclasses.replace(defn, extra=extra)
+    """What an OVF carries of a definition: all but the process backend's command/dataDir
+    (CPU type, machine and display are fields of their own)."""
+    return dataclasses.replace(defn, extra={})
 
 
 def test_legacy_vm_conf_reads_back_the_same() -> None:
@@ -131,13 +130,10 @@ def definitions(draw: st.DrawFn) -> VmDefinition:
         threads_per_core=threads,
         max_vcpus=draw(st.none() | st.integers(sockets * cores * threads, 4096)),
         nics=nics,
-        extra={
-            "command": "/bin/sleep 1",
-            "dataDir": "/srv/he",
-            **draw(
-                st.fixed_dictionaries({}, optional={"cpuType": names, "emulatedMachine": names})
-            ),
-        },
+        cpu_type=draw(st.none() | names),
+        emulated_machine=draw(st.none() | names),
+        display=draw(st.sampled_from([None, "vnc", "qxl"])),
+        extra={"command": "/bin/sleep 1", "dataDir": "/srv/he"},
     )
 
 

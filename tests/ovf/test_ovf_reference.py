@@ -268,7 +268,9 @@ def test_to_definition(name: str) -> None:
         threads_per_core=threads,
         max_vcpus=max_vcpus,
         nics=nics,
-        extra={"cpuType": cpu, "emulatedMachine": machine, "display": display},
+        cpu_type=cpu,
+        emulated_machine=machine,
+        display=display,
     )
 
 

@@ -32,6 +32,9 @@ JSON_KEYS = {
     "coresPerSocket",
     "threadsPerCore",
     "maxVCpus",
+    "cpuType",
+    "emulatedMachine",
+    "display",
     "smp",
     "bootImageId",
     "nics",
@@ -109,10 +112,10 @@ def test_show_with_a_corrupt_store_shows_the_fallback_and_warns(
 def test_get_reads_the_ovf_with_the_json_key_names(he: He, lab_files: StoreFiles) -> None:
     lab_files.shared(1).set("memSize", "384", "vm")
     assert he(lab_files)("--get-shared-config", "memSize", "--type", "vm").out == (
-        "memSize : 384, type : vm\n"
+        "\nmemSize : 384, type : vm\n\n"
     )
     assert he(lab_files)("--get-shared-config", "nic1.model").out == (
-        "nic1.model : virtio, type : vm\n"
+        "\nnic1.model : virtio, type : vm\n\n"
     )
     assert "memSize=256" in lab_files.member("vm.conf")  # the fallback is not the definition
 
@@ -153,7 +156,7 @@ def test_a_cli_edit_changes_only_the_edited_element(
     assert changed_elements(root_of(before), root_of(after)) == expected
     assert (
         he(lab_files)("--get-shared-config", key, "--type=vm").out
-        == f"{key} : {value}, type : vm\n"
+        == f"\n{key} : {value}, type : vm\n\n"
     )
     assert lab_files.vm_ovf(1) == after
 
@@ -258,7 +261,9 @@ def test_upload_restores_a_domain_without_an_ovf_store(
     upload.write_bytes(reference_ovf("ovf_test_v4.2.xml", legacy_lab.vm_id))
     assert he(legacy_lab)("--upload-vm-ovf", upload, "--force") == Result(0, "", "")
     assert legacy_lab.vm_ovf() == upload.read_bytes()
-    assert he(legacy_lab)("--get-shared-config", "memSize").out == "memSize : 16384, type : vm\n"
+    assert (
+        he(legacy_lab)("--get-shared-config", "memSize").out == "\nmemSize : 16384, type : vm\n\n"
+    )
 
 
 @pytest.mark.parametrize(("answer", "lands"), [("y\n", True), ("n\n", False), ("", False)])

@@ -172,7 +172,7 @@ def test_a_hostile_first_copy_leaves_the_second_in_charge(
 ) -> None:
     lab_files.write_copies(hostile_store(lab_files, case), 0)
     result = he(lab_files)("--get-shared-config", "memSize", "--type=vm")
-    assert (result.code, result.out) == (0, "memSize : 256, type : vm\n")
+    assert (result.code, result.out) == (0, "\nmemSize : 256, type : vm\n\n")
     status = ConfigCache.for_host(lab_files.config(1), FakeClock()).refresh()
     assert (status.error, status.vm_source) == (None, "ovf")
     assert status.warning is not None and message_of(case) in status.warning
@@ -238,7 +238,7 @@ def test_an_unreadable_copy_costs_a_warning_and_the_good_copy_is_used(
     assert found is not None and found.copy.path == good
     assert "not a regular file" in "; ".join(found.problems)
     result = he(lab_files)("--get-shared-config", "memSize", "--type=vm")
-    assert (result.code, result.out) == (0, "memSize : 256, type : vm\n")
+    assert (result.code, result.out) == (0, "\nmemSize : 256, type : vm\n\n")
     status = ConfigCache.for_host(lab_files.config(1), FakeClock()).refresh()
     assert (status.error, status.vm_source) == (None, "ovf")
     assert status.warning is not None and "not a regular file" in status.warning

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import tarfile
 from pathlib import Path
@@ -39,10 +40,10 @@ def test_non_duplicate_keys(he: Cli) -> None:
         Result(0, "", "")
     )
     assert he("--get-shared-config", "smtp-server") == (
-        Result(0, "smtp-server : relay.lab, type : broker\n", "")
+        Result(0, "\nsmtp-server : relay.lab, type : broker\n\n", "")
     )
     assert he("--get-shared-config", "smtp-server", "--type", "broker") == (
-        Result(0, "smtp-server : relay.lab, type : broker\n", "")
+        Result(0, "\nsmtp-server : relay.lab, type : broker\n\n", "")
     )
 
 
@@ -69,10 +70,10 @@ def test_duplicate_keys(he: Cli, duplicate: str, lab_files: LabFiles) -> None:
     assert_one_line_error(result, "Duplicate key, please specify the key type.")
 
     assert he("--get-shared-config", duplicate, "--type", "broker") == (
-        Result(0, "smtp-server : x.lab, type : broker\n", "")
+        Result(0, "\nsmtp-server : x.lab, type : broker\n\n", "")
     )
     assert he("--get-shared-config", duplicate, "--type", "he_local") == (
-        Result(0, "smtp-server : local-relay, type : he_local\n", "")
+        Result(0, "\nsmtp-server : local-relay, type : he_local\n\n", "")
     )
 
 
@@ -235,7 +236,7 @@ def test_download_edit_upload(he: Cli, lab_files: LabFiles, tmp_path: Path) -> N
     edited.write_bytes(tar_bytes(entries(members, {"broker.conf": broker})))
     assert he("--upload-shared-config", edited) == Result(0, "", "")
     assert he("--get-shared-config", "smtp-port", host=2).out == (
-        "smtp-port : 2525, type : broker\n"
+        "\nsmtp-port : 2525, type : broker\n\n"
     )
 
 
@@ -247,9 +248,118 @@ def test_as_a_real_process(lab_files: LabFiles) -> None:
     ok = run_console("--set-shared-config", "smtp-port", "2525", "--config", conf)
     assert (ok.code, ok.out, ok.err) == (0, "", "")
     got = run_console("--get-shared-config", "smtp-port", "--config", conf)
-    assert got.out == "smtp-port : 2525, type : broker\n"
+    assert got.out == "\nsmtp-port : 2525, type : broker\n\n"
     bad = run_console("--set-shared-config", "missing_key", "--config", conf)
     assert bad.code == 1 and "Traceback" not in bad.err
     assert bad.err.startswith("Invalid configuration key missing_key.\nAvailable keys are:\n")
     refused = run_console("--set-shared-config", "memSize", "1", "--config", conf)
     assert refused.code == 1 and "add --force" in refused.err
+
+
+# --- oVirt's names and output (issue 12 §1) -------------------------------------------------
+
+OVIRT_BROKER_NAMES = [
+    ("email.smtp-server", "smtp-server", "relay.example"),
+    ("email.smtp-port", "smtp-port", "2525"),
+    ("email.source-email", "source-email", "ha@example.com"),
+    ("email.destination-emails", "destination-emails", "a@example.com, b@example.com"),
+    ("notify.state_transition", "state_transition", "start|stop"),
+]
+
+
+@pytest.mark.parametrize(("qualified", "bare", "value"), OVIRT_BROKER_NAMES)
+def test_ovirt_section_qualified_broker_names_get_and_set(
+    he: Cli, lab_files: LabFiles, qualified: str, bare: str, value: str
+) -> None:
+    assert he("--set-shared-config", qualified, value, "--type=broker") == Result(0, "", "")
+    assert lab_files.shared().get(bare) == (value, "broker")
+    assert he("--get-shared-config", qualified, "--type=broker").out == (
+        f"\n{qualified} : {value}, type : broker\n\n"
+    )
+    assert he("--get-shared-config", qualified).out == f"\n{qualified} : {value}, type : broker\n\n"
+
+
+def test_smtp_timeout_is_reachable_by_its_ovirt_name(he: Cli, lab_files: LabFiles) -> None:
+    assert he("--get-shared-config", "email.smtp-timeout").out == (
+        "\nemail.smtp-timeout : 10, type : broker\n\n"
+    )
+    assert he("--set-shared-config", "email.smtp-timeout", "30") == Result(0, "", "")
+    assert "smtp-timeout = 30" in lab_files.member("broker.conf")
+    assert he("--get-shared-config", "email.smtp-timeout").out == (
+        "\nemail.smtp-timeout : 30, type : broker\n\n"
+    )
+    # a bad value is refused by the broker.conf reader's own check, nothing written
+    before = lab_files.archive.path.read_bytes()
+    assert_one_line_error(he("--set-shared-config", "email.smtp-timeout", "soon"))
+    assert lab_files.archive.path.read_bytes() == before
+
+
+def test_get_prints_a_blank_line_before_and_after(he: Cli) -> None:
+    """oVirt: ``print('\\n{key} : {value}, type : {type}\\n')`` (ha-anchor 5.2)."""
+    assert he("--get-shared-config", "smtp-port") == (
+        Result(0, "\nsmtp-port : 25, type : broker\n\n", "")
+    )
+
+
+OVIRT_HE_KEYS = [
+    "fqdn",
+    "vm_disk_id",
+    "vm_disk_vol_id",
+    "vmid",
+    "storage",
+    "mnt_options",
+    "nfs_version",
+    "conf",
+    "host_id",
+    "console",
+    "domainType",
+    "spUUID",
+    "sdUUID",
+    "connectionUUID",
+    "ca_cert",
+    "ca_subject",
+    "vdsm_use_ssl",
+    "gateway",
+    "bridge",
+    "metadata_volume_UUID",
+    "metadata_image_UUID",
+    "lockspace_volume_UUID",
+    "lockspace_image_UUID",
+    "conf_volume_UUID",
+    "conf_image_UUID",
+    "iqn",
+    "portal",
+    "user",
+    "password",
+    "port",
+    "configured",
+    "network_test",
+    "tcp_t_address",
+    "tcp_t_port",
+    "iscsi_paths_blacklist",
+]
+OPTIONAL = ["network_test", "tcp_t_address", "tcp_t_port", "iscsi_paths_blacklist"]
+
+
+@pytest.mark.parametrize("key", OPTIONAL)
+def test_unset_optional_keys_read_as_none(he: Cli, lab_files: LabFiles, key: str) -> None:
+    text = lab_files.conf(1).read_text()
+    lab_files.conf(1).write_text(
+        "".join(line for line in text.splitlines(True) if not line.startswith(f"{key}="))
+    )
+    assert he("--get-shared-config", key, "--type=he_local").out == (
+        f"\n{key} : None, type : he_local\n\n"
+    )
+
+
+def test_every_ovirt_hosted_engine_conf_key_is_listed(he: Cli) -> None:
+    result = he("--get-shared-config", "missing_key")
+    lines = result.err.splitlines()
+    for kind in ("he_local", "he_shared"):
+        (line,) = [line for line in lines if line.startswith(f"{kind} : ")]
+        listed = ast.literal_eval(line.split(" : ", 1)[1])  # a Python list, as oVirt
+        assert set(OVIRT_HE_KEYS) <= set(listed), set(OVIRT_HE_KEYS) - set(listed)
+        assert listed == sorted(listed)
+    everything = he("--get-all-config", "--type=he_local").out.splitlines()
+    shown = {line.split(": ", 1)[0] for line in everything[1:]}
+    assert set(OVIRT_HE_KEYS) <= shown

@@ -276,7 +276,7 @@ def test_a_download_of_a_broken_archive_can_be_fixed_and_uploaded(
     fixed.write_bytes(good)
     assert he("--upload-shared-config", fixed) == Result(0, "", "")
     assert he("--get-shared-config", "smtp-port", "--type=broker").out == (
-        "smtp-port : 25, type : broker\n"
+        "\nsmtp-port : 25, type : broker\n\n"
     )
 
 

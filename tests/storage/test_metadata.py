@@ -233,13 +233,14 @@ def test_older_feature_version_is_too_old() -> None:
 
 def test_seven_fields_decode_with_defaults_for_the_optional_tail() -> None:
     record = decode_slot(1, raw_slot("1|1|100|1|3400|{}|h"))
-    assert record == HostRecord(1, 100, 3400, "{}", "h", False, False, True, 0, "", "")
+    assert record == HostRecord(1, 100, 3400, "{}", "h", False, False, True, 0, "", "", 7)
 
 
 def test_eight_and_nine_fields_give_maintenance_then_stopped() -> None:
     assert decode_slot(1, raw_slot("1|1|100|1|3400|{}|h|1")).maintenance
     record = decode_slot(1, raw_slot("1|1|100|1|3400|{}|h|0|1"))
     assert (record.maintenance, record.stopped, record.crc32) == (False, True, "")
+    assert record.field_count == 9
 
 
 def test_ten_fields_carry_a_checked_crc_but_no_conf_fields() -> None:
@@ -330,7 +331,35 @@ def test_global_flags_round_trip() -> None:
 
 
 def test_global_block_format() -> None:
-    assert encode_global(GlobalFlags(maintenance=True)).rstrip(b"\0") == b"maintenance=1\n"
+    assert encode_global(GlobalFlags(maintenance=True)).rstrip(b"\0") == b"maintenance=1"
+    assert encode_global(GlobalFlags(maintenance=False)).rstrip(b"\0") == b"maintenance=0"
+
+
+def _reference_global_reader(block: bytes) -> tuple[dict[str, bool], list[str]]:
+    """The reference reader's rule (ha-anchor 3.2, facts only): strip the NUL padding,
+    split on newlines, every piece is ``key=value``, any other key is an error line."""
+    values: dict[str, bool] = {}
+    errors: list[str] = []
+    for token in block.decode().rstrip("\0").split("\n"):
+        key, _, value = token.partition("=")
+        if key == "maintenance":
+            values[key] = value[:1].lower() in ("t", "y", "1")
+        else:
+            errors.append(f"Invalid global metadata key: {token}")
+    return values, errors
+
+
+@pytest.mark.parametrize("on", [False, True])
+def test_the_reference_reader_takes_our_global_block_without_complaint(on: bool) -> None:
+    assert _reference_global_reader(encode_global(GlobalFlags(maintenance=on))) == (
+        {"maintenance": on},
+        [],
+    )
+
+
+def test_a_trailing_newline_written_by_older_versions_still_decodes() -> None:
+    block = b"maintenance=1\n".ljust(SLOT_BYTES, b"\0")
+    assert decode_global(block) == (GlobalFlags(maintenance=True), [])
 
 
 @pytest.mark.parametrize(

@@ -37,13 +37,8 @@ class OvfDocument:
         return self._vm
 
     def to_definition(self) -> VmDefinition:
-        """The VM as hosted-engine runs it; display, CPU type and machine go to ``extra``."""
+        """The VM as hosted-engine runs it."""
         vm = self._vm
-        extra = {
-            "display": vm.display,
-            "cpuType": vm.cpu_type,
-            "emulatedMachine": vm.emulated_machine,
-        }
         return VmDefinition(
             vm_id=vm.vm_id,
             name=vm.name,
@@ -62,7 +57,9 @@ class OvfDocument:
                 )
                 for nic in vm.nics
             ),
-            extra={key: value for key, value in extra.items() if value is not None},
+            cpu_type=vm.cpu_type,
+            emulated_machine=vm.emulated_machine,
+            display=vm.display,
         )
 
     def vm_params(self) -> dict[str, Any]:

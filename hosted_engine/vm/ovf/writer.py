@@ -118,12 +118,12 @@ def _render(defn: VmDefinition) -> bytes:
     _leaf(content, "Name", defn.name)
     if defn.min_allocated_mem_mib is not None:
         _leaf(content, "MinAllocatedMem", str(defn.min_allocated_mem_mib))
-    if "cpuType" in defn.extra:
-        _leaf(content, "CustomCpuName", defn.extra["cpuType"])
-    if "emulatedMachine" in defn.extra:
-        _leaf(content, "CustomEmulatedMachine", defn.extra["emulatedMachine"])
-    if defn.extra.get("display") in _DISPLAY_CODES:
-        _leaf(content, "DefaultDisplayType", _DISPLAY_CODES[defn.extra["display"]])
+    if defn.cpu_type is not None:
+        _leaf(content, "CustomCpuName", defn.cpu_type)
+    if defn.emulated_machine is not None:
+        _leaf(content, "CustomEmulatedMachine", defn.emulated_machine)
+    if defn.display in _DISPLAY_CODES:
+        _leaf(content, "DefaultDisplayType", _DISPLAY_CODES[defn.display])
     os_section = _section(content, "OperatingSystemSection_Type", "Guest Operating System")
     os_section.attrib.update({OVF + "id": defn.vm_id, OVF + "required": "false"})
     _leaf(os_section, "Description", "other_linux")
