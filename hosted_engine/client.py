@@ -29,7 +29,7 @@ from hosted_engine.errors import (
     RpcError,
     UsageError,
 )
-from hosted_engine.jsonrpc import RpcClient
+from hosted_engine.jsonrpc import INTERACTIVE_TIMEOUT, RpcClient
 
 # Only what every verb needs is imported here: `hosted-engine --vm-status` is a cold
 # process whose start-up time admins feel; each verb imports the rest when it runs.
@@ -101,9 +101,9 @@ class HAClient:
         return self._backend
 
     def _broker_call(self, method: str, timeout: float | None = None, **params: Any) -> Any:
-        client = RpcClient(
-            self.config.broker_socket, timeout=timeout or self.config.timing.rpc_timeout
-        )
+        # an admin command: a hung broker must not hold it up longer than a few seconds
+        limit = timeout or min(self.config.timing.rpc_timeout, INTERACTIVE_TIMEOUT)
+        client = RpcClient(self.config.broker_socket, timeout=limit)
         try:
             return client.call(method, **params)
         finally:

@@ -12,12 +12,48 @@ from hosted_engine.broker.publisher import AgentReport, StatusPublisher
 from hosted_engine.broker.status_view import host_status
 from hosted_engine.clock import Clock
 from hosted_engine.config.host import HostConfig
-from hosted_engine.errors import UsageError
+from hosted_engine.errors import BrokerUnavailableError, MetadataError, UsageError
 from hosted_engine.locking.base import LeaseManager
 from hosted_engine.storage.whiteboard import Whiteboard
 from hosted_engine.vm.engine_status import EngineStatus
 
 log = logging.getLogger(__name__)
+
+
+MAX_STATE = 64  # characters of a state name; the real ones are under 30
+MAX_SCORE = 1_000_000  # far above any real score (3400), far below a slot's room
+
+
+def _checked_state(state: Any) -> str:
+    if not isinstance(state, str) or not 0 < len(state) <= MAX_STATE:
+        raise UsageError(f"state must be a string of 1 to {MAX_STATE} characters")
+    return state
+
+
+def _checked_score(score: Any) -> int:
+    if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= MAX_SCORE:
+        raise UsageError(f"score must be an integer between 0 and {MAX_SCORE}")
+    return score
+
+
+def _checked_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{name} must be true or false")
+    return value
+
+
+def _checked_metadata(metadata: Any) -> dict[str, str]:
+    """Scalar values only, as text; the encoder then checks what the slot can hold."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise UsageError("metadata must be an object")
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(value, str | int | float | bool):
+            raise UsageError(f"metadata value of {str(key)[:40]!r} must be a string or number")
+        out[str(key)] = str(value)
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -26,6 +62,10 @@ def _plain(value: Any) -> Any:
 
 
 class BrokerService:
+    # The calls that read or write shared storage themselves; every other call is
+    # answered from what the publisher and the monitors measured.
+    BLOCKING = frozenset({"set_global_maintenance", "refresh_config"})
+
     def __init__(
         self,
         config: HostConfig,
@@ -64,22 +104,19 @@ class BrokerService:
     def ping(self) -> str:
         return "pong"
 
-    def _vm_lease(self) -> dict[str, Any]:
-        if not self.config.vm_id:
-            return {"known": False, "holder": None}
-        try:
-            holder = self.leases.vm_lease_holder(self.config.vm_id)
-        except Exception as e:  # storage trouble: unknown, never "free"
-            log.warning("cannot probe the VM lease: %s", e)
-            return {"known": False, "holder": None}
-        return {
-            "known": True,
-            "holder": None if holder is None else {"host_id": holder.host_id, "pid": holder.pid},
-        }
+    def _vm_lease(self, now: float) -> tuple[dict[str, Any], float | None]:
+        """The publisher's last VM lease probe and its age; too old a probe is "unknown"
+        (a hung mount must not keep a lease looking free)."""
+        probe = self.publisher.vm_lease()
+        age = None if probe.measured_at is None else now - probe.measured_at
+        if age is not None and age > self.config.timing.host_alive_timeout:
+            return {"known": False, "holder": None}, age
+        return probe.to_json(), age
 
     def get_snapshot(self) -> dict[str, Any]:
         """Everything the agent decides on, measured by us."""
         now = self.clock.monotonic()
+        vm_lease, vm_lease_age = self._vm_lease(now)
         scan = self.publisher.scan()
         hosts: dict[str, Any] = {}
         global_maintenance: bool | None = None
@@ -106,14 +143,19 @@ class BrokerService:
             "hosts": hosts,
             "monitors": {k: _plain(v) for k, v in self.monitor_values().items()},
             "measured_at": self.monitor_times(),
-            "vm_lease": self._vm_lease(),
+            "vm_lease": vm_lease,
+            "vm_lease_age": vm_lease_age,
         }
 
     def get_status(self) -> dict[str, Any]:
-        """All hosts in the ``--vm-status --json`` shape, with our liveness judgement."""
+        """All hosts in the ``--vm-status --json`` shape, with our liveness judgement.
+
+        From the publisher's last scan only: a request never reads storage itself. With
+        no scan yet the caller is told the broker is not ready (the CLI then reads the
+        storage domain directly)."""
         scan = self.publisher.scan()
         if scan is None:
-            scan = self.whiteboard.scan()
+            raise BrokerUnavailableError("the broker has not read the storage domain yet")
         now = self.clock.monotonic()
         result: dict[str, Any] = {}
         for host_id, record in sorted(scan.hosts.items()):
@@ -121,6 +163,11 @@ class BrokerService:
             result[str(host_id)] = host_status(record, live)
         result["global_maintenance"] = scan.global_flags.maintenance
         result["warnings"] = [f"slot {h}: {e}" for h, e in sorted(scan.errors.items())]
+        last_scan = self.publisher.health.last_scan_ok
+        if last_scan is not None and now - last_scan > self.config.timing.host_alive_timeout:
+            result["warnings"].append(
+                f"the broker last read the storage domain {now - last_scan:.0f} s ago"
+            )
         return result
 
     def report_state(
@@ -129,25 +176,29 @@ class BrokerService:
         score: int,
         maintenance: bool,
         stopped: bool = False,
-        metadata: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
         conf_timestamp: int = 0,
     ) -> str:
         """The agent's state and score. ``conf_timestamp`` is accepted from agents of
         earlier versions and ignored: the broker now knows when it refreshed the VM
-        definition (its configuration cache)."""
+        definition (its configuration cache).
+
+        A report that could not be published is refused here, with the reason: the
+        last good one stays in the slot (accepting it would fail every later write)."""
         del conf_timestamp
-        if not isinstance(score, int) or isinstance(score, bool):
-            raise UsageError("score must be an integer")
-        self.publisher.report_agent(
-            AgentReport(
-                state=str(state),
-                score=score,
-                maintenance=bool(maintenance),
-                stopped=bool(stopped),
-                metadata={str(k): str(v) for k, v in (metadata or {}).items()},
-                received_at=self.clock.monotonic(),
-            )
+        report = AgentReport(
+            state=_checked_state(state),
+            score=_checked_score(score),
+            maintenance=_checked_flag("maintenance", maintenance),
+            stopped=_checked_flag("stopped", stopped),
+            metadata=_checked_metadata(metadata),
+            received_at=self.clock.monotonic(),
         )
+        try:
+            self.publisher.check_report(report)
+        except MetadataError as e:
+            raise UsageError(f"cannot publish this report: {e}") from None
+        self.publisher.report_agent(report)
         return "ok"
 
     def notify(self, event: str, detail: str, hostname: str | None = None) -> str:

@@ -31,6 +31,7 @@ def test_direct_status_is_the_broker_status_without_live_data(
     domain: Domain, broker: Broker
 ) -> None:
     _populate(domain)
+    broker.service.publisher.read_slots()  # requests are answered from its last read
     client = HAClient.from_config(broker.conf)
     via_broker = client.get_status()
     direct = client.get_status(direct=True)

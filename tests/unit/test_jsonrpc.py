@@ -1,5 +1,6 @@
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,14 @@ def test_notification_gets_no_answer() -> None:
 
 
 @pytest.fixture
-def server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    gate = threading.Event()
+def gate() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+@pytest.fixture
+def server(tmp_path: Path, gate: threading.Event):  # type: ignore[no-untyped-def]
     methods = dict(METHODS, wait=lambda: gate.wait(10))
     srv = RpcServer(tmp_path / "broker.socket", methods)
     srv.serve_in_thread()
@@ -59,13 +66,18 @@ def test_round_trip_and_application_error(server: RpcServer) -> None:
     client.close()
 
 
-def test_a_slow_call_does_not_block_other_clients(server: RpcServer) -> None:
+def test_a_slow_call_does_not_block_other_clients(server: RpcServer, gate: threading.Event) -> None:
     slow = RpcClient(server.path, timeout=10)
-    thread = threading.Thread(target=slow.call, args=("wait",), daemon=True)
+    answers: list[object] = []
+    thread = threading.Thread(target=lambda: answers.append(slow.call("wait")), daemon=True)
     thread.start()
     fast = RpcClient(server.path, timeout=2)
     assert fast.call("add", a=1, b=1) == 2
     fast.close()
+    gate.set()
+    thread.join(5)
+    assert answers == [True]
+    slow.close()
 
 
 def test_unreachable_broker(tmp_path: Path) -> None:
