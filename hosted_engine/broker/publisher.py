@@ -33,7 +33,6 @@ from hosted_engine.storage.whiteboard import Scan, Whiteboard
 from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
 
 log = logging.getLogger(__name__)
-_limited = RateLimitedLog(log)
 
 AGENT_STOPPED = "AgentStopped"
 
@@ -99,6 +98,7 @@ class StatusPublisher:
         self.config_status = config_status
         self.liveness = LivenessTracker(config.timing.host_alive_timeout, clock.monotonic())
         self.health = PublisherHealth()
+        self._limited = RateLimitedLog(log, monotonic=clock.monotonic)
         self._lease: Lease | None = None
         self._report: AgentReport | None = None
         self._scan: Scan | None = None
@@ -214,7 +214,7 @@ class StatusPublisher:
         for host_id, err in scan.errors.items():
             # every period while it lasts: say it once per window, with the repeat count
             key = ("slot", host_id, type(err).__name__)
-            _limited.warning(key, "slot %d skipped: %s", host_id, err)
+            self._limited.warning(key, "slot %d skipped: %s", host_id, err)
         now = self.clock.monotonic()
         with self._lock:
             self._scan = scan
@@ -229,10 +229,10 @@ class StatusPublisher:
         try:
             holder = self.leases.vm_lease_holder(self.config.vm_id)
         except Exception as e:  # storage trouble: unknown, never "free"
-            _limited.warning("vm-lease", "cannot probe the VM lease: %s", e)
+            self._limited.warning("vm-lease", "cannot probe the VM lease: %s", e)
             probe = LeaseProbe(known=False, measured_at=self.clock.monotonic())
         else:
-            _limited.forget("vm-lease")
+            self._limited.forget("vm-lease")
             probe = LeaseProbe(
                 known=True,
                 holder_host_id=None if holder is None else holder.host_id,

@@ -62,6 +62,7 @@ _limited = RateLimitedLog(log)
 Handler = Callable[..., Any]
 
 _RECV_BYTES = 65536
+EVICT_GRACE = 0.25  # seconds a new connection has to send its request before eviction
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,6 @@ class ServerLimits:
     blocking_deadline: float = 20.0  # calls that read or write shared storage
     workers: int = 2
     blocking_workers: int = 2
-    queue_size: int = 16  # per pool
     fd_reserve: int = 64  # descriptors kept for storage, leases, monitors and logs
 
 
@@ -306,16 +306,10 @@ class RpcServer:
         self._selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
         self._conns: dict[int, _Conn] = {}
         self._finished: collections.deque[_Job] = collections.deque()
-        self._fast = _Pool(
-            "fast", self.limits.workers, self.limits.queue_size, methods, self._job_done
-        )
-        self._slow = _Pool(
-            "storage",
-            self.limits.blocking_workers,
-            self.limits.queue_size,
-            methods,
-            self._job_done,
-        )
+        # one call in flight per connection: the cap bounds each queue as well
+        cap = self.max_connections
+        self._fast = _Pool("fast", self.limits.workers, cap, methods, self._job_done)
+        self._slow = _Pool("storage", self.limits.blocking_workers, cap, methods, self._job_done)
         self._stop = threading.Event()
         self._stopped = threading.Event()
         self._serving = False
@@ -436,43 +430,61 @@ class RpcServer:
             elif now - conn.last_active >= self.limits.idle_timeout:
                 self._drop(conn)
         if self._accept_paused_until and now >= self._accept_paused_until:
-            self._accept_paused_until = 0.0
-            self._selector.register(self._listener, selectors.EVENT_READ, _LISTEN)
+            self._resume_accept()
 
     # --- accepting --------------------------------------------------------------------------
     def _accept(self) -> None:
         while True:
+            if len(self._conns) >= self.max_connections and not self._evict_idlest():
+                # Full of busy or brand-new connections: newcomers wait in the kernel's
+                # listen queue (SOMAXCONN deep) until a connection is done or idle.
+                self._pause_accept(time.monotonic() + EVICT_GRACE)
+                return
             try:
                 sock, _addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    # out of descriptors anyway: make room and let the backlog wait a bit
+                    # out of descriptors anyway: make room and let the queue wait a bit
                     _limited.warning("accept", "cannot accept RPC connections: %s", e.strerror)
                     self._evict_idlest()
-                    self._selector.unregister(self._listener)
-                    self._accept_paused_until = time.monotonic() + 0.1
+                    self._pause_accept(time.monotonic() + 0.1)
                 return
             sock.setblocking(False)
-            now = time.monotonic()
-            if len(self._conns) >= self.max_connections and not self._evict_idlest():
-                _limited.warning("cap", "refusing RPC connections: %d busy", len(self._conns))
-                with contextlib.suppress(OSError):
-                    busy = _error(None, BUSY, "broker busy: too many connections, retry later")
-                    sock.send(encode_response(busy))
-                sock.close()
-                continue
-            conn = _Conn(sock, now)
+            conn = _Conn(sock, time.monotonic())
             self._conns[sock.fileno()] = conn
             self._watch(conn)
 
+    def _pause_accept(self, until: float) -> None:
+        if not self._accept_paused_until:
+            self._selector.unregister(self._listener)
+        self._accept_paused_until = until
+
+    def _resume_accept(self) -> None:
+        if self._accept_paused_until and not self._closed:
+            self._accept_paused_until = 0.0
+            self._selector.register(self._listener, selectors.EVENT_READ, _LISTEN)
+
     def _evict_idlest(self) -> bool:
-        idle = [c for c in self._conns.values() if c.pending is None and not c.outbuf]
-        if not idle:
-            return False
-        self._drop(min(idle, key=lambda c: c.last_active))
-        return True
+        """Close the connection idle longest (at least EVICT_GRACE), to make room.
+
+        A connection only just accepted is spared: its client is about to send (a burst
+        of callers must all be answered), and so is one with a request not yet read.
+        """
+        limit = time.monotonic() - EVICT_GRACE
+        idle = [
+            c
+            for c in self._conns.values()
+            if c.pending is None and not c.outbuf and not c.inbuf and c.last_active <= limit
+        ]
+        for conn in sorted(idle, key=lambda c: c.last_active):
+            if _has_input(conn.sock):
+                continue
+            _limited.warning("evict", "too many RPC connections: closing idle ones")
+            self._drop(conn)
+            return True
+        return False
 
     # --- reading and answering --------------------------------------------------------------
     def _read(self, conn: _Conn) -> None:
@@ -519,9 +531,9 @@ class RpcServer:
 
     def _refuse_line(self, conn: _Conn) -> None:
         conn.inbuf.clear()
+        conn.closing = True  # what follows cannot be framed any more: answer, then close
         message = f"invalid request: a request line is limited to {MAX_LINE} bytes"
         self._answer(conn, _error(None, INVALID_REQUEST, message))
-        conn.closing = True  # what follows cannot be framed any more
 
     def _start(self, conn: _Conn, line: bytes) -> None:
         parsed = parse_request(line)
@@ -598,8 +610,20 @@ class RpcServer:
             conn.pending = None
         self._conns.pop(fd, None)
         conn.sock.close()
+        self._resume_accept()  # room for whoever waits in the listen queue
         conn.inbuf.clear()
         conn.outbuf.clear()
+
+
+def _has_input(sock: socket.socket) -> bool:
+    """Whether the client sent something not read yet (or closed): not idle then."""
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _refuse_if_live(path: Path) -> None:
