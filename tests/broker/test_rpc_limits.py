@@ -190,12 +190,13 @@ def stalled_broker(short_dir: Path) -> Iterator[Path]:
     def run() -> None:
         listener.settimeout(0.05)
         while not stop.is_set():
+            for conn in accepted:
+                conn.send(b" ")  # a trickle that never makes a line
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
             accepted.append(conn)
-            conn.sendall(b" ")  # a trickle that never makes a line
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
