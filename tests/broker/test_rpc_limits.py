@@ -331,3 +331,11 @@ def test_lines_are_answered_in_order_on_one_connection(echo_server: RpcServer) -
     answers, _closed = _exchange(echo_server.path, lines + b"{bad\n")
     assert [a.get("result") for a in answers[:50]] == list(range(50))
     assert answers[50]["id"] is None and answers[50]["error"]["code"] == PARSE_ERROR  # type: ignore[index]
+
+
+def test_the_broker_unit_allows_the_cap_and_the_reserve() -> None:
+    unit = Path(__file__).parents[2] / "systemd" / "hosted-engine-broker.service"
+    limits = [line for line in unit.read_text().splitlines() if line.startswith("LimitNOFILE=")]
+    assert len(limits) == 1
+    defaults = ServerLimits()
+    assert int(limits[0].split("=", 1)[1]) >= 4 * (defaults.max_connections + defaults.fd_reserve)
