@@ -26,8 +26,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno
-import inspect
-import json
 import logging
 import os
 import queue
@@ -41,25 +39,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, UsageError
+from hosted_engine.broker.rpc_protocol import (
+    Handler,
+    Request,
+    call,
+    dispatch,
+    encode_response,
+    error,
+    parse_request,
+)
+from hosted_engine.errors import HostedEngineError
 from hosted_engine.jsonrpc import (
-    APPLICATION_ERROR,
     BUSY,
     DEADLINE_EXCEEDED,
     INTERNAL_ERROR,
-    INVALID_PARAMS,
     INVALID_REQUEST,
     MAX_LINE,
-    METHOD_NOT_FOUND,
-    NOT_READY,
-    PARSE_ERROR,
 )
 from hosted_engine.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 _limited = RateLimitedLog(log)
 
-Handler = Callable[..., Any]
+__all__ = ["RpcServer", "ServerLimits", "connection_cap", "dispatch", "encode_response"]
 
 _RECV_BYTES = 65536
 EVICT_GRACE = 0.25  # seconds a new connection has to send its request before eviction
@@ -86,98 +88,6 @@ def connection_cap(limits: ServerLimits) -> int:
     except OSError:
         in_use = 64
     return max(1, min(limits.max_connections, soft - in_use - limits.fd_reserve))
-
-
-# --- one request line -----------------------------------------------------------------------
-
-
-def _error(req_id: Any, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    params: dict[str, Any] | list[Any]
-    req_id: Any
-    notification: bool  # no "id": nobody waits for an answer
-
-
-def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
-
-
-def parse_request(line: bytes) -> Request | dict[str, Any]:
-    """The request on ``line``, or the error object that answers it."""
-    try:
-        request = json.loads(line)
-    except RecursionError:
-        return _error(None, PARSE_ERROR, "parse error: nested too deeply")
-    except ValueError as e:
-        return _error(None, PARSE_ERROR, f"parse error: {str(e)[:200]}")
-    if isinstance(request, list):
-        return _error(None, INVALID_REQUEST, "invalid request: batch requests are not supported")
-    if not isinstance(request, dict) or request.get("jsonrpc") != "2.0":
-        return _error(None, INVALID_REQUEST, "invalid request: not a JSON-RPC 2.0 object")
-    req_id = request.get("id")
-    if not _valid_id(req_id):
-        return _error(None, INVALID_REQUEST, "invalid request: id must be a string or a number")
-    method = request.get("method")
-    if not isinstance(method, str):
-        return _error(req_id, INVALID_REQUEST, "invalid request: method must be a string")
-    params = request.get("params", {})
-    if not isinstance(params, dict | list):
-        return _error(req_id, INVALID_REQUEST, "invalid request: params must be an object or array")
-    return Request(method, params, req_id, "id" not in request)
-
-
-def call(methods: Mapping[str, Handler], request: Request) -> dict[str, Any] | None:
-    """Run one parsed request; None for a notification."""
-    method, params, req_id = request.method, request.params, request.req_id
-    handler = methods.get(method)
-    if handler is None:
-        response = _error(req_id, METHOD_NOT_FOUND, f"method not found: {method[:100]}")
-    else:
-        response = _invoke(handler, method, params, req_id)
-    return None if request.notification else response
-
-
-def _invoke(handler: Handler, method: str, params: Any, req_id: Any) -> dict[str, Any]:
-    args, kwargs = ((), params) if isinstance(params, dict) else (params, {})
-    try:
-        inspect.signature(handler).bind(*args, **kwargs)
-    except TypeError as e:
-        return _error(req_id, INVALID_PARAMS, f"invalid params for {method}: {e}")
-    try:
-        result = handler(*args, **kwargs)
-    except UsageError as e:
-        return _error(req_id, INVALID_PARAMS, f"invalid params for {method}: {e}")
-    except BrokerUnavailableError as e:
-        return _error(req_id, NOT_READY, str(e))
-    except HostedEngineError as e:
-        return _error(req_id, APPLICATION_ERROR, str(e))
-    except Exception as e:  # a bug: log it whole, answer with an error, keep serving
-        log.exception("RPC %s failed", method)
-        return _error(req_id, INTERNAL_ERROR, f"internal error in {method}: {e}")
-    return {"jsonrpc": "2.0", "id": req_id, "result": result}
-
-
-def dispatch(methods: Mapping[str, Handler], line: bytes) -> dict[str, Any] | None:
-    """Answer one request line; None for a notification (a request without id)."""
-    parsed = parse_request(line)
-    if isinstance(parsed, dict):
-        return parsed
-    return call(methods, parsed)
-
-
-def encode_response(response: dict[str, Any]) -> bytes:
-    """The response line; a result JSON cannot carry becomes an internal error."""
-    try:
-        return json.dumps(response).encode() + b"\n"
-    except (TypeError, ValueError, RecursionError) as e:
-        log.error("RPC result cannot be sent as JSON: %s", e)
-        message = f"internal error: the result is not JSON: {str(e)[:200]}"
-        return json.dumps(_error(response.get("id"), INTERNAL_ERROR, message)).encode() + b"\n"
 
 
 # --- worker pools ---------------------------------------------------------------------------
@@ -236,7 +146,7 @@ class _Pool:
                 job.response = call(self._methods, job.request)
             except Exception:  # call() catches handler errors; this is a bug of ours
                 log.exception("RPC worker failed")
-                job.response = _error(job.request.req_id, INTERNAL_ERROR, "internal error")
+                job.response = error(job.request.req_id, INTERNAL_ERROR, "internal error")
             self._done(job)
 
     def stop(self, timeout: float) -> None:
@@ -425,7 +335,7 @@ class RpcServer:
                     )
                     if not job.request.notification:
                         message = f"{job.request.method} did not finish within its deadline"
-                        self._answer(conn, _error(job.request.req_id, DEADLINE_EXCEEDED, message))
+                        self._answer(conn, error(job.request.req_id, DEADLINE_EXCEEDED, message))
                     self._next_request(conn)
             elif now - conn.last_active >= self.limits.idle_timeout:
                 self._drop(conn)
@@ -533,7 +443,7 @@ class RpcServer:
         conn.inbuf.clear()
         conn.closing = True  # what follows cannot be framed any more: answer, then close
         message = f"invalid request: a request line is limited to {MAX_LINE} bytes"
-        self._answer(conn, _error(None, INVALID_REQUEST, message))
+        self._answer(conn, error(None, INVALID_REQUEST, message))
 
     def _start(self, conn: _Conn, line: bytes) -> None:
         parsed = parse_request(line)
@@ -548,7 +458,7 @@ class RpcServer:
             _limited.warning(("busy", pool.name), "RPC pool %s is full", pool.name)
             if not parsed.notification:
                 message = f"broker busy: cannot run {parsed.method} now, retry later"
-                self._answer(conn, _error(parsed.req_id, BUSY, message))
+                self._answer(conn, error(parsed.req_id, BUSY, message))
             return
         conn.pending = job
 
