@@ -149,14 +149,17 @@ class _Pool:
                 job.response = error(job.request.req_id, INTERNAL_ERROR, "internal error")
             self._done(job)
 
-    def stop(self, timeout: float) -> None:
+    def stop(self, timeout: float) -> bool:
+        """Stop the workers; False when one is still stuck in a call (it stays, a daemon)."""
         for _ in self._threads:
             with contextlib.suppress(queue.Full):
                 self._queue.put(None, timeout=0.1)
         end = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(max(0.0, end - time.monotonic()))  # a hung call stays, as a daemon
+            thread.join(max(0.0, end - time.monotonic()))
+        stopped = not any(thread.is_alive() for thread in self._threads)
         self._threads.clear()
+        return stopped
 
 
 # --- connections ----------------------------------------------------------------------------
@@ -267,12 +270,15 @@ class RpcServer:
             self._stopped.wait(5)
         for conn in list(self._conns.values()):
             self._drop(conn)
-        self._fast.stop(1.0)
-        self._slow.stop(1.0)
+        fast_stopped = self._fast.stop(1.0)
+        slow_stopped = self._slow.stop(1.0)
         self._selector.close()
         self._listener.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        if fast_stopped and slow_stopped:
+            # A worker stuck in a call would write to the pipe when it returns: keep it
+            # open then, or the write could land in whatever file reuses the number.
+            os.close(self._wake_r)
+            os.close(self._wake_w)
         self.path.unlink(missing_ok=True)
 
     # --- the loop ---------------------------------------------------------------------------
