@@ -294,22 +294,28 @@ class RemoteRecord:
 
 @dataclass(frozen=True)
 class VmLease:
-    """Who holds the engine VM lease. ``known`` False: the probe failed, so the lease
-    may be held or free; never read that as free."""
+    """Who holds the engine VM lease. ``known`` False: the probe failed (or is too old),
+    so the lease may be held or free; never read that as free. A lease can be ``held``
+    by a holder that did not say who it is (both ids None). ``age``: seconds since the
+    broker probed it."""
 
     known: bool
+    held: bool = False
     holder_host_id: int | None = None
     holder_pid: int | None = None
+    age: float | None = None
 
     @property
     def free(self) -> bool | None:
-        return (self.holder_host_id is None and self.holder_pid is None) if self.known else None
+        return not self.held if self.known else None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "known": self.known,
+            "held": self.held,
             "holder_host_id": self.holder_host_id,
             "holder_pid": self.holder_pid,
+            "age": self.age,
         }
 
     @classmethod
@@ -318,8 +324,10 @@ class VmLease:
         obj = _obj(data, path)
         return cls(
             known=_at(obj, "known", path, _is_bool),
+            held=_at(obj, "held", path, _is_bool),
             holder_host_id=_at(obj, "holder_host_id", path, _is_int, optional=True),
             holder_pid=_at(obj, "holder_pid", path, _is_int, optional=True),
+            age=_at(obj, "age", path, _is_number, optional=True),
         )
 
 

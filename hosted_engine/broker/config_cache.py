@@ -172,7 +172,8 @@ class ConfigCache:
         self._files = dict(files)
         self._check = check
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held only to swap the status: status() never waits
+        self._refresh_lock = threading.Lock()  # one refresh at a time (storage I/O inside)
         self._status = CacheStatus(None, None, None)
         self._installed: dict[Path, str] = {}  # what the latest refreshes installed
         self._fallback_logged_at: float | None = None
@@ -217,9 +218,11 @@ class ConfigCache:
     # --- installing -------------------------------------------------------------------------
     def refresh(self) -> CacheStatus:
         """Read shared storage now and install what changed; never raises for bad storage."""
-        with self._lock:
+        with self._refresh_lock:
             previous = self._status
-            self._status = status = self._refreshed(previous)
+            status = self._refreshed(previous)
+            with self._lock:
+                self._status = status
         if status.error is not None and status.error != previous.error:
             log.error(
                 "cannot refresh the shared configuration, keeping the cache: %s", status.error

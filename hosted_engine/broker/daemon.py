@@ -11,7 +11,7 @@ from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.broker.notifications import Notifier, load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
-from hosted_engine.broker.rpc_server import RpcServer
+from hosted_engine.broker.rpc_server import RpcServer, ServerLimits
 from hosted_engine.broker.service import BrokerService
 from hosted_engine.clock import SystemClock
 from hosted_engine.config.host import HostConfig
@@ -66,7 +66,16 @@ def run(config: HostConfig, stop: threading.Event) -> int:
     runner.start()
     publisher.start()
     config_cache.start(config.timing.config_refresh_period)
-    server = RpcServer(config.broker_socket, service.methods())
+    # Calls answered from cached measurements must beat the agent's call timeout by far;
+    # the storage lane (slot 0 write, config refresh) may take what storage takes.
+    rpc_timeout = config.timing.rpc_timeout
+    limits = ServerLimits(
+        deadline=min(ServerLimits.deadline, rpc_timeout / 2),
+        blocking_deadline=min(ServerLimits.blocking_deadline, rpc_timeout * 0.8),
+    )
+    server = RpcServer(
+        config.broker_socket, service.methods(), blocking=service.BLOCKING, limits=limits
+    )
     server.serve_in_thread()
     log.info("broker for host %d up, socket %s", config.host_id, config.broker_socket)
     try:

@@ -4,6 +4,10 @@ It writes this host's record only while holding the host-id lease, so a second h
 configured with the same id cannot overwrite it. Storage errors are logged, counted and
 retried on the next period; the broker never kills itself over them (D14).
 
+All of the broker's periodic storage reads happen here, on the publisher's own thread:
+the scan of every slot and the probe of the VM lease. RPC requests only read the cached
+results and their age, so a hung mount stalls this one thread, never the request path.
+
 The record's ``conf_on_shared_storage`` and ``local_conf_timestamp`` come from the
 broker's own configuration cache, which knows where the engine VM definition came from
 and when it was last refreshed (the reference had the agent report them).
@@ -19,10 +23,12 @@ from typing import Any
 
 from hosted_engine.broker.config_cache import CacheStatus
 from hosted_engine.broker.liveness import Liveness, LivenessTracker
+from hosted_engine.broker_contract import VmLease
 from hosted_engine.clock import Clock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import HostedEngineError, LeaseHeldError
 from hosted_engine.locking.base import Lease, LeaseManager
+from hosted_engine.ratelimit import RateLimitedLog
 from hosted_engine.storage.metadata import HostRecord, encode_slot
 from hosted_engine.storage.whiteboard import Scan, Whiteboard
 from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
@@ -72,9 +78,11 @@ class StatusPublisher:
         self.config_status = config_status
         self.liveness = LivenessTracker(config.timing.host_alive_timeout, clock.monotonic())
         self.health = PublisherHealth()
+        self._limited = RateLimitedLog(log, monotonic=clock.monotonic)
         self._lease: Lease | None = None
         self._report: AgentReport | None = None
         self._scan: Scan | None = None
+        self._vm_lease: tuple[VmLease, float | None] = (VmLease(known=False), None)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -101,6 +109,13 @@ class StatusPublisher:
             self._report = report
         self._wake.set()  # publish a new state at once, not a period later
 
+    def check_report(self, report: AgentReport) -> None:
+        """Raise MetadataError unless a slot can be encoded from ``report``: the encoder's
+        own check, so the broker never accepts a report it then cannot publish."""
+        now = self.clock.monotonic()
+        record, state_md = self._record_for(report, now, alive=True)
+        encode_slot(record, state_md, 0.0)
+
     def agent_report(self) -> AgentReport | None:
         with self._lock:
             return self._report
@@ -116,9 +131,14 @@ class StatusPublisher:
     # --- the record ---------------------------------------------------------------------
     def build_record(self, now: float) -> tuple[HostRecord, dict[str, str]]:
         report = self.agent_report()
+        return self._record_for(report, now, alive=self.agent_alive(now))
+
+    def _record_for(
+        self, report: AgentReport | None, now: float, *, alive: bool
+    ) -> tuple[HostRecord, dict[str, str]]:
         engine = self.engine_status() or UNKNOWN_ENGINE_STATUS
         state_md: dict[str, str]
-        if report is not None and (report.stopped or self.agent_alive(now)):
+        if report is not None and (report.stopped or alive):
             score = 0 if report.stopped else report.score
             state_md = {**report.metadata, "state": report.state}
             maintenance, stopped = report.maintenance, report.stopped
@@ -162,18 +182,50 @@ class StatusPublisher:
             self._note_error(f"not writing our slot: {e}")
         except HostedEngineError as e:
             self._note_error(f"cannot write our slot: {e}")
+        self.read_slots()
+
+    def read_slots(self) -> None:
+        """Read every slot and probe the VM lease: what requests are answered from."""
         try:
             scan = self.whiteboard.scan()
         except HostedEngineError as e:
             self._note_error(f"cannot read the whiteboard: {e}")
             return
         for host_id, err in scan.errors.items():
-            log.warning("slot %d skipped: %s", host_id, err)
+            # every period while it lasts: say it once per window, with the repeat count
+            key = ("slot", host_id, type(err).__name__)
+            self._limited.warning(key, "slot %d skipped: %s", host_id, err)
         now = self.clock.monotonic()
         with self._lock:
             self._scan = scan
             self.liveness.observe(now, {h: r.host_ts for h, r in scan.hosts.items()})
         self.health.last_scan_ok = now
+        self.probe_vm_lease()
+
+    def probe_vm_lease(self) -> None:
+        """Who holds the VM lease now (file I/O on the shared domain: this thread only)."""
+        if not self.config.vm_id:
+            return
+        try:
+            holder = self.leases.vm_lease_holder(self.config.vm_id)
+        except Exception as e:  # storage trouble: unknown, never "free"
+            self._limited.warning("vm-lease", "cannot probe the VM lease: %s", e)
+            probe = VmLease(known=False)
+        else:
+            self._limited.forget("vm-lease")
+            probe = VmLease(
+                known=True,
+                held=holder is not None,
+                holder_host_id=None if holder is None else holder.host_id,
+                holder_pid=None if holder is None else holder.pid,
+            )
+        with self._lock:
+            self._vm_lease = (probe, self.clock.monotonic())
+
+    def vm_lease(self) -> tuple[VmLease, float | None]:
+        """The last probe and when it was made (monotonic; None: never probed)."""
+        with self._lock:
+            return self._vm_lease
 
     def _note_error(self, message: str) -> None:
         self.health.errors += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -13,14 +14,54 @@ from hosted_engine.broker.status_view import host_status
 from hosted_engine.broker_contract import BrokerSnapshot, Monitors, Reading, RemoteRecord, VmLease
 from hosted_engine.clock import Clock
 from hosted_engine.config.host import HostConfig
-from hosted_engine.errors import UsageError
+from hosted_engine.errors import BrokerUnavailableError, MetadataError, UsageError
 from hosted_engine.locking.base import LeaseManager
 from hosted_engine.storage.whiteboard import Whiteboard
 
 log = logging.getLogger(__name__)
 
 
+MAX_STATE = 64  # characters of a state name; the real ones are under 30
+MAX_SCORE = 1_000_000  # far above any real score (3400), far below a slot's room
+
+
+def _checked_state(state: Any) -> str:
+    if not isinstance(state, str) or not 0 < len(state) <= MAX_STATE:
+        raise UsageError(f"state must be a string of 1 to {MAX_STATE} characters")
+    return state
+
+
+def _checked_score(score: Any) -> int:
+    if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= MAX_SCORE:
+        raise UsageError(f"score must be an integer between 0 and {MAX_SCORE}")
+    return score
+
+
+def _checked_flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{name} must be true or false")
+    return value
+
+
+def _checked_metadata(metadata: Any) -> dict[str, str]:
+    """Scalar values only, as text; the encoder then checks what the slot can hold."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise UsageError("metadata must be an object")
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        if not isinstance(value, str | int | float | bool):
+            raise UsageError(f"metadata value of {str(key)[:40]!r} must be a string or number")
+        out[str(key)] = str(value)
+    return out
+
+
 class BrokerService:
+    # The calls that read or write shared storage themselves; every other call is
+    # answered from what the publisher and the monitors measured.
+    BLOCKING = frozenset({"set_global_maintenance", "refresh_config"})
+
     def __init__(
         self,
         config: HostConfig,
@@ -61,17 +102,16 @@ class BrokerService:
     def ping(self) -> str:
         return "pong"
 
-    def _vm_lease(self) -> VmLease:
-        if not self.config.vm_id:
-            return VmLease(known=False)
-        try:
-            holder = self.leases.vm_lease_holder(self.config.vm_id)
-        except Exception as e:  # storage trouble: unknown, never "free"
-            log.warning("cannot probe the VM lease: %s", e)
-            return VmLease(known=False)
-        if holder is None:
-            return VmLease(known=True)
-        return VmLease(known=True, holder_host_id=holder.host_id, holder_pid=holder.pid)
+    def _vm_lease(self, now: float) -> VmLease:
+        """The publisher's last VM lease probe with its age; too old a probe is "unknown"
+        (a hung mount must not keep a lease looking free)."""
+        probe, measured_at = self.publisher.vm_lease()
+        if measured_at is None:
+            return probe
+        age = max(0.0, now - measured_at)
+        if age > self.config.timing.host_alive_timeout:
+            return VmLease(known=False, age=age)
+        return dataclasses.replace(probe, age=age)
 
     def snapshot(self) -> BrokerSnapshot:
         """Everything the agent decides on, measured by us, in the contract's types."""
@@ -108,7 +148,7 @@ class BrokerService:
             enough_data=scan is not None and self.publisher.enough_data(now),
             hosts=tuple(hosts),
             monitors=Monitors.from_readings(readings),
-            vm_lease=self._vm_lease(),
+            vm_lease=self._vm_lease(now),
         )
 
     def get_snapshot(self) -> dict[str, Any]:
@@ -116,10 +156,14 @@ class BrokerService:
         return self.snapshot().to_json()
 
     def get_status(self) -> dict[str, Any]:
-        """All hosts in the ``--vm-status --json`` shape, with our liveness judgement."""
+        """All hosts in the ``--vm-status --json`` shape, with our liveness judgement.
+
+        From the publisher's last scan only: a request never reads storage itself. With
+        no scan yet the caller is told the broker is not ready (the CLI then reads the
+        storage domain directly)."""
         scan = self.publisher.scan()
         if scan is None:
-            scan = self.whiteboard.scan()
+            raise BrokerUnavailableError("the broker has not read the storage domain yet")
         now = self.clock.monotonic()
         result: dict[str, Any] = {}
         for host_id, record in sorted(scan.hosts.items()):
@@ -127,6 +171,11 @@ class BrokerService:
             result[str(host_id)] = host_status(record, live)
         result["global_maintenance"] = scan.global_flags.maintenance
         result["warnings"] = [f"slot {h}: {e}" for h, e in sorted(scan.errors.items())]
+        last_scan = self.publisher.health.last_scan_ok
+        if last_scan is not None and now - last_scan > self.config.timing.host_alive_timeout:
+            result["warnings"].append(
+                f"the broker last read the storage domain {now - last_scan:.0f} s ago"
+            )
         return result
 
     def report_state(
@@ -135,25 +184,29 @@ class BrokerService:
         score: int,
         maintenance: bool,
         stopped: bool = False,
-        metadata: dict[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
         conf_timestamp: int = 0,
     ) -> str:
         """The agent's state and score. ``conf_timestamp`` is accepted from agents of
         earlier versions and ignored: the broker now knows when it refreshed the VM
-        definition (its configuration cache)."""
+        definition (its configuration cache).
+
+        A report that could not be published is refused here, with the reason: the
+        last good one stays in the slot (accepting it would fail every later write)."""
         del conf_timestamp
-        if not isinstance(score, int) or isinstance(score, bool):
-            raise UsageError("score must be an integer")
-        self.publisher.report_agent(
-            AgentReport(
-                state=str(state),
-                score=score,
-                maintenance=bool(maintenance),
-                stopped=bool(stopped),
-                metadata={str(k): str(v) for k, v in (metadata or {}).items()},
-                received_at=self.clock.monotonic(),
-            )
+        report = AgentReport(
+            state=_checked_state(state),
+            score=_checked_score(score),
+            maintenance=_checked_flag("maintenance", maintenance),
+            stopped=_checked_flag("stopped", stopped),
+            metadata=_checked_metadata(metadata),
+            received_at=self.clock.monotonic(),
         )
+        try:
+            self.publisher.check_report(report)
+        except MetadataError as e:
+            raise UsageError(f"cannot publish this report: {e}") from None
+        self.publisher.report_agent(report)
         return "ok"
 
     def notify(self, event: str, detail: str, hostname: str | None = None) -> str:

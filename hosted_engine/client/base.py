@@ -19,7 +19,7 @@ from hosted_engine.errors import (
     StorageError,
     UsageError,
 )
-from hosted_engine.jsonrpc import RpcClient
+from hosted_engine.jsonrpc import INTERACTIVE_TIMEOUT, RpcClient
 
 if TYPE_CHECKING:
     from hosted_engine.config.shared import SharedConfig
@@ -56,9 +56,9 @@ class ClientBase:
         return self._backend
 
     def _broker_call(self, method: str, timeout: float | None = None, **params: Any) -> Any:
-        client = RpcClient(
-            self.config.broker_socket, timeout=timeout or self.config.timing.rpc_timeout
-        )
+        # an admin command: a hung broker must not hold it up longer than a few seconds
+        limit = timeout or min(self.config.timing.rpc_timeout, INTERACTIVE_TIMEOUT)
+        client = RpcClient(self.config.broker_socket, timeout=limit)
         try:
             return client.call(method, **params)
         finally:

@@ -98,7 +98,7 @@ def test_one_sentence_per_loop_says_what_and_why(caplog: pytest.LogCaptureFixtur
     caplog.set_level(logging.INFO, "hosted_engine.agent")
     rig = Rig()
     rig.broker.hosts = (remote(2, engine=UP, score=3400, state="EngineUp"),)
-    rig.broker.lease = VmLease(known=True, holder_host_id=2)
+    rig.broker.lease = VmLease(known=True, held=True, holder_host_id=2)
     for _ in range(3):
         rig.agent.step()
     sentences = [r.getMessage() for r in caplog.records if r.name == "hosted_engine.agent"]

@@ -201,6 +201,7 @@ def test_text_through_the_broker_shows_its_liveness(
 ) -> None:
     """The broker has not seen anybody's timestamp move: every host is stale (7.1)."""
     domain.write_reference_hosts()
+    broker.service.publisher.read_slots()  # its one read so far (requests never read)
     result = cli("--vm-status", "--config", broker.conf)
     assert result.code == 0
     assert result.err == ""
@@ -210,6 +211,7 @@ def test_text_through_the_broker_shows_its_liveness(
 
 def test_json_through_the_broker_has_live_data(cli: Cli, domain: Domain, broker: Broker) -> None:
     domain.write_reference_hosts()
+    broker.service.publisher.read_slots()
     result = cli("--vm-status", "--json", "--config", broker.conf)
     assert result.code == 0
     data = result.json
@@ -407,6 +409,7 @@ def test_old_records_through_the_broker_have_the_same_keys_plus_live_data(
 ) -> None:
     tokens = ["1", "1", "500", "1", "2400", ENGINE_UP, "old.example.com", "1"]
     domain.write_raw(1, _record_slot(tokens, OLD_EXTRA))
+    broker.service.publisher.read_slots()  # requests are answered from its last read
     data = cli("--vm-status", "--json", "--config", broker.conf).json
     assert list(data["1"]) == [*HEAD_KEYS, "maintenance", "extra", "live-data"]
 
@@ -471,6 +474,8 @@ def test_json_output_escapes_them_as_json(cli: Cli, domain: Domain, conf: Path) 
 
 def test_engine_status_null_through_the_broker(cli: Cli, domain: Domain, broker: Broker) -> None:
     domain.write_host(1, engine="null")
-    assert cli("--vm-status", "--json", "--config", broker.conf).json["1"]["engine-status"] is None
+    broker.service.publisher.read_slots()
+    data = cli("--vm-status", "--json", "--config", broker.conf).json
+    assert data["1"]["engine-status"] is None and data["1"]["live-data"] is False
     text = cli("--vm-status", "--config", broker.conf).out
     assert "Engine status                      : unknown stale-data\n" in text  # not live yet

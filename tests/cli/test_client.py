@@ -31,6 +31,7 @@ def test_direct_status_is_the_broker_status_without_live_data(
     domain: Domain, broker: Broker
 ) -> None:
     _populate(domain)
+    broker.service.publisher.read_slots()  # requests are answered from its last read
     client = HAClient.from_config(broker.conf)
     via_broker = client.get_status()
     direct = client.get_status(direct=True)
@@ -254,3 +255,28 @@ def test_clean_metadata_with_memory_leases(domain: Domain, conf: Path) -> None:
 def test_clean_metadata_refuses_impossible_ids(conf: Path, host_id: int) -> None:
     with pytest.raises(UsageError, match="between 1 and 2000"):
         HAClient.from_config(conf).clean_metadata(host_id)
+
+
+def test_a_hung_broker_sends_status_to_storage_within_seconds(
+    domain: Domain, make_conf: MakeConf
+) -> None:
+    """A broker that accepts and never answers: --vm-status falls back, it does not hang."""
+    import socket
+    import tempfile
+    import time
+
+    _populate(domain)
+    with tempfile.TemporaryDirectory(prefix="he-hung-") as run_dir:
+        conf = make_conf(run_dir=run_dir)
+        client = HAClient.from_config(conf)
+        hung = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        hung.bind(str(client.config.broker_socket))
+        hung.listen(8)  # connections wait in its queue; nobody ever reads or answers
+        try:
+            started = time.monotonic()
+            status = client.get_status()
+            elapsed = time.monotonic() - started
+        finally:
+            hung.close()
+    assert status.source == "storage" and sorted(status.hosts) == [1, 2, 4]
+    assert elapsed < 5.0

@@ -46,7 +46,7 @@ def snapshot(**overrides: Any) -> BrokerSnapshot:
                 "config-age": Reading(3.0, 1233.0),
             }
         ),
-        vm_lease=VmLease(known=True, holder_host_id=2, holder_pid=4242),
+        vm_lease=VmLease(known=True, held=True, holder_host_id=2, holder_pid=4242),
     )
     fields.update(overrides)
     return BrokerSnapshot(**fields)
@@ -237,7 +237,9 @@ def test_an_answer_that_is_no_snapshot_at_all(answer: Any) -> None:
 def test_a_lease_probe_that_failed_is_never_free() -> None:
     assert VmLease(known=False).free is None
     assert VmLease(known=True).free is True
-    assert VmLease(known=True, holder_host_id=3).free is False
+    assert VmLease(known=True, held=True, holder_host_id=3).free is False
+    # a holder that did not say who it is still holds the lease
+    assert VmLease(known=True, held=True).free is False
 
 
 # --- the score breakdown --------------------------------------------------------------------

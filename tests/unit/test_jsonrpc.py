@@ -1,12 +1,20 @@
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hosted_engine.broker.rpc_server import RpcServer, dispatch
 from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, RpcError
-from hosted_engine.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR, RpcClient
+from hosted_engine.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    RpcClient,
+)
 
 
 def _boom() -> None:
@@ -40,8 +48,14 @@ def test_notification_gets_no_answer() -> None:
 
 
 @pytest.fixture
-def server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    gate = threading.Event()
+def gate() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+@pytest.fixture
+def server(tmp_path: Path, gate: threading.Event):  # type: ignore[no-untyped-def]
     methods = dict(METHODS, wait=lambda: gate.wait(10))
     srv = RpcServer(tmp_path / "broker.socket", methods)
     srv.serve_in_thread()
@@ -59,13 +73,18 @@ def test_round_trip_and_application_error(server: RpcServer) -> None:
     client.close()
 
 
-def test_a_slow_call_does_not_block_other_clients(server: RpcServer) -> None:
+def test_a_slow_call_does_not_block_other_clients(server: RpcServer, gate: threading.Event) -> None:
     slow = RpcClient(server.path, timeout=10)
-    thread = threading.Thread(target=slow.call, args=("wait",), daemon=True)
+    answers: list[object] = []
+    thread = threading.Thread(target=lambda: answers.append(slow.call("wait")), daemon=True)
     thread.start()
     fast = RpcClient(server.path, timeout=2)
     assert fast.call("add", a=1, b=1) == 2
     fast.close()
+    gate.set()
+    thread.join(5)
+    assert answers == [True]
+    slow.close()
 
 
 def test_unreachable_broker(tmp_path: Path) -> None:
@@ -76,3 +95,37 @@ def test_unreachable_broker(tmp_path: Path) -> None:
 def test_second_server_on_a_live_socket_is_refused(server: RpcServer) -> None:
     with pytest.raises(HostedEngineError, match="already listening"):
         RpcServer(server.path, METHODS)
+
+
+def test_deep_nesting_is_a_parse_error_not_a_traceback() -> None:
+    answer = dispatch(METHODS, b"[" * 100000)
+    assert answer is not None and answer["error"]["code"] == PARSE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("request_", "code", "req_id"),
+    [
+        ([{"jsonrpc": "2.0", "id": 1, "method": "echo"}], INVALID_REQUEST, None),  # a batch
+        ([], INVALID_REQUEST, None),
+        ({"jsonrpc": "2.0", "id": {"a": 1}, "method": "echo"}, INVALID_REQUEST, None),
+        ({"jsonrpc": "2.0", "id": [1], "method": "echo"}, INVALID_REQUEST, None),
+        ({"jsonrpc": "2.0", "id": True, "method": "echo"}, INVALID_REQUEST, None),
+        ({"jsonrpc": "2.0", "id": 4, "method": "echo", "params": "x"}, INVALID_REQUEST, 4),
+        ({"jsonrpc": "2.0", "id": 5, "method": 7}, INVALID_REQUEST, 5),
+        (
+            {"jsonrpc": "2.0", "id": 6, "method": "add", "params": {"a": 1, "c": 2}},
+            INVALID_PARAMS,
+            6,
+        ),
+        ({"jsonrpc": "2.0", "id": 7, "method": "add", "params": [1, 2, 3]}, INVALID_PARAMS, 7),
+    ],
+)
+def test_wrong_shapes_get_error_objects(request_: object, code: int, req_id: object) -> None:
+    answer = dispatch(METHODS, json.dumps(request_).encode())
+    assert answer is not None and answer["error"]["code"] == code and answer["id"] == req_id
+
+
+def test_a_type_error_inside_a_method_is_an_internal_error() -> None:
+    req = {"jsonrpc": "2.0", "id": 1, "method": "add", "params": {"a": "x", "b": 1}}
+    answer = dispatch(METHODS, json.dumps(req).encode())
+    assert answer is not None and answer["error"]["code"] == INTERNAL_ERROR
