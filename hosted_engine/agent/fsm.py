@@ -47,6 +47,8 @@ class AgentState:
     stop_requested: bool = False  # EngineStop: the graceful shutdown was already sent
     outranked_since: float | None = None  # EngineUp: since when a remote host beats us by the
     # restart threshold; we yield only once that has lasted preempt_grace
+    deferred_since: float | None = None  # EngineDown: since when we have stood back for a
+    # better-scoring host while the VM lease is free; it gets one loop to take the lease
 
 
 class Action(StrEnum):
