@@ -18,6 +18,7 @@ from hosted_engine.agent.executor import Executor
 from hosted_engine.agent.score import ScoreWeights, compute_score
 from hosted_engine.agent.snapshot import RemoteHost, Snapshot
 from hosted_engine.agent.states import AgentState, StateName, after_action, decide, initial_state
+from hosted_engine.agent.wakeup import LeaseWatch, lease_poll_interval
 from hosted_engine.clock import Clock, SystemClock
 from hosted_engine.config import ha_state
 from hosted_engine.config.host import HostConfig
@@ -104,6 +105,10 @@ class Agent:
         self.state: AgentState = initial_state(clock.monotonic())
         self._last_logged = ""
         self._vm_mem: int | None = None
+        poll = lease_poll_interval(config.timing.loop_period)
+        self.lease_watch = LeaseWatch(lambda: self.broker.call("vm_lease"), stop, poll, clock)
+        self._watch_lease = False  # standing by while another host holds the VM lease
+        self._recheck_after: float | None = None
 
     def _refresh_definition(self) -> None:
         """The memory the VM would take here, from the definition it would start with."""
@@ -128,6 +133,12 @@ class Agent:
             score = compute_score(self.state.name, snap, self.state.retry_count, self.weights)
         else:
             self.state = decision.state
+        self._recheck_after = decision.recheck_after
+        self._watch_lease = (
+            self.state.name is StateName.ENGINE_DOWN
+            and snap.vm_lease_free is False
+            and snap.vm_lease_holder != self.config.host_id
+        )
         line = f"Current state {self.state.name.value} (score: {score})"
         if line != self._last_logged:
             log.info("%s; %s", line, decision.reason)
@@ -162,9 +173,18 @@ class Agent:
                 backoff = min(backoff * 2, max(period, 30.0))
                 continue
             if wait:
-                self.stop.wait(max(0.0, period - (self.clock.monotonic() - started)))
+                self._pause(period - (self.clock.monotonic() - started))
         self._report_stopped()
         return 0
+
+    def _pause(self, rest_of_loop: float) -> None:
+        """Until the next decision: the rest of the loop, or less when the decision asked
+        for a recheck, ended early when the VM lease we stand by for is freed."""
+        seconds = rest_of_loop
+        if self._recheck_after is not None:
+            seconds = min(seconds, self._recheck_after)
+        if self.lease_watch.pause(max(0.0, seconds), watch=self._watch_lease):
+            log.info("the engine VM lease was freed: deciding now")
 
     def _report_stopped(self) -> None:
         """Publish AgentStopped so others (and --clean-metadata) know we left cleanly."""

@@ -53,6 +53,7 @@ class BrokerService:
         return {
             "ping": self.ping,
             "get_snapshot": self.get_snapshot,
+            "vm_lease": self.vm_lease,
             "get_status": self.get_status,
             "report_state": self.report_state,
             "notify": self.notify,
@@ -76,6 +77,11 @@ class BrokerService:
             "known": True,
             "holder": None if holder is None else {"host_id": holder.host_id, "pid": holder.pid},
         }
+
+    def vm_lease(self) -> dict[str, Any]:
+        """Only the VM lease, probed now: a standby agent asks this between its decisions
+        to wake the moment the engine's host dies (``agent/wakeup.py``)."""
+        return self._vm_lease()
 
     def get_snapshot(self) -> dict[str, Any]:
         """Everything the agent decides on, measured by us."""

@@ -222,7 +222,7 @@ def test_only_the_lease_holders_up_record_blocks_a_start() -> None:
 LOOP = TIMING.loop_period
 
 
-def test_two_hosts_on_lagging_scores_do_not_wait_for_each_other_past_one_loop() -> None:
+def test_two_hosts_on_lagging_scores_do_not_wait_for_each_other_past_half_a_loop() -> None:
     """The default-profile outlier: the lease was free 0.03 s after the kill, taken 14 s later.
 
     Both survivors' scores fall together (the CPU load they share rises). Each compares
@@ -236,7 +236,8 @@ def test_two_hosts_on_lagging_scores_do_not_wait_for_each_other_past_one_loop() 
     first1, first2 = advance(state(S.ENGINE_DOWN), host1), advance(state(S.ENGINE_DOWN), host2)
     assert (first1.state.name, first1.wait) == (S.ENGINE_DOWN, True)
     assert (first2.state.name, first2.wait) == (S.ENGINE_DOWN, True)  # both stand back
-    later = LOOP
+    assert first1.recheck_after == first2.recheck_after == LOOP / 2  # not a whole loop
+    later = LOOP / 2 + 0.01  # when the agent's pause asked for it ends
     second1 = advance(first1.state, dataclasses.replace(host1, now=NOW + later))
     second2 = advance(first2.state, dataclasses.replace(host2, now=NOW + later + 1.0))
     assert second1.state.name is S.ENGINE_START  # the lease picks one if both start
@@ -250,6 +251,7 @@ mine_3384_better_remote_free_lease = snap(remote(score=3400), network=0.99, vm_l
 def test_standing_back_on_a_free_lease_records_since_when() -> None:
     decision = step(S.ENGINE_DOWN, mine_3384_better_remote_free_lease)
     assert decision.state.deferred_since == NOW
+    assert (decision.wait, decision.recheck_after) == (True, LOOP / 2)
     again = advance(
         decision.state, dataclasses.replace(mine_3384_better_remote_free_lease, now=NOW + 1)
     )
@@ -262,11 +264,11 @@ def test_standing_back_on_a_free_lease_records_since_when() -> None:
     [
         (0.0, S.ENGINE_DOWN),
         (LOOP * 0.5 - 0.01, S.ENGINE_DOWN),
-        (LOOP * 0.5, S.ENGINE_START),  # the next loop, with half a loop of jitter to spare
+        (LOOP * 0.5, S.ENGINE_START),  # the recheck the standing back asked for
         (LOOP, S.ENGINE_START),
     ],
 )
-def test_a_better_host_gets_one_loop_to_take_a_free_lease(
+def test_a_better_host_gets_half_a_loop_to_take_a_free_lease(
     waited: float, expected: StateName
 ) -> None:
     decision = step(S.ENGINE_DOWN, mine_3384_better_remote_free_lease, deferred_since=NOW - waited)
@@ -282,6 +284,7 @@ def test_a_better_host_is_waited_for_as_long_as_the_lease_may_be_held(
     decision = step(S.ENGINE_DOWN, held, deferred_since=NOW - 10 * LOOP)
     assert decision.state.name is S.ENGINE_DOWN
     assert decision.state.deferred_since is None  # a lease seen held restarts the count
+    assert decision.recheck_after is None  # and the loop is the loop again
 
 
 @pytest.mark.parametrize(
