@@ -30,6 +30,7 @@ from hosted_engine.agent.states import (
     decide,
     initial_state,
 )
+from hosted_engine.agent.wakeup import LeaseWatch, lease_poll_interval
 from hosted_engine.broker_contract import BREAKDOWN_KEY
 from hosted_engine.clock import Clock, SystemClock
 from hosted_engine.config import ha_state
@@ -58,8 +59,9 @@ class Agent:
     ``local_maintenance`` reads this host's maintenance flags (HostedEngineError when
     they cannot be read: the agent then assumes maintenance); ``definition`` gives the
     engine VM definition it would start; ``pause`` waits between loops (default: the
-    stop event's wait, so a stop ends the pause at once); ``policy`` is :func:`decide`
-    except in tests that check the simulator catches a broken one.
+    stop event's wait, ended early when a VM lease we stand by for is freed, see
+    ``agent/wakeup.py``; tests and the simulator pass their own clock's); ``policy`` is
+    :func:`decide` except in tests that check the simulator catches a broken one.
     """
 
     def __init__(
@@ -85,11 +87,15 @@ class Agent:
         self.policy = policy
         self._local_maintenance = local_maintenance
         self._definition = definition
-        self._pause = pause if pause is not None else stop.wait
+        self._pause = pause
         self.state: AgentState = initial_state(clock.monotonic())
         self.last_sentence = ""  # the latest loop's log line, for tests and the simulator
         self._vm_mem: int | None = None
         self._backoff = self.timing.loop_period
+        poll = lease_poll_interval(self.timing.loop_period)
+        self.lease_watch = LeaseWatch(broker.vm_lease, stop, poll, clock)
+        self._watch_lease = False  # standing by while another host holds the VM lease
+        self._recheck_after: float | None = None
 
     @classmethod
     def for_host(cls, config: HostConfig, stop: threading.Event) -> Agent:
@@ -145,6 +151,12 @@ class Agent:
         else:
             self.state = decision.state
             what = "no action"
+        self._recheck_after = decision.recheck_after
+        self._watch_lease = (
+            self.state.name is StateName.ENGINE_DOWN
+            and snap.vm_lease_free is False
+            and snap.vm_lease_holder != self.config.host_id
+        )
         # from the state we keep: the outcome may change the score (a failed start's penalty)
         breakdown = score_breakdown(self.state.name, snap, self.state.retry_count, self.weights)
         # Patroni's model: one sentence per loop, saying what was decided and why.
@@ -198,9 +210,21 @@ class Agent:
         while not self.stop.is_set():
             delay = self.loop_once()
             if delay > 0:
-                self._pause(delay)
+                self._pause_before_next(delay)
         self.report_stopped()
         return 0
+
+    def _pause_before_next(self, rest_of_loop: float) -> None:
+        """Until the next decision: the rest of the loop, or less when the decision asked
+        for a recheck; in production also ended early when the VM lease we stand by for
+        is freed (an injected pause keeps its own clock: tests and the simulator)."""
+        seconds = rest_of_loop
+        if self._recheck_after is not None:
+            seconds = min(seconds, self._recheck_after)
+        if self._pause is not None:
+            self._pause(seconds)
+        elif self.lease_watch.pause(seconds, watch=self._watch_lease):
+            log.info("the engine VM lease was freed: deciding now")
 
     def report_stopped(self) -> None:
         """Publish AgentStopped so others (and --clean-metadata) know we left cleanly."""

@@ -47,6 +47,8 @@ class AgentState:
     stop_requested: bool = False  # EngineStop: the graceful shutdown was already sent
     outranked_since: float | None = None  # EngineUp: since when a remote host beats us by the
     # restart threshold; we yield only once that has lasted preempt_grace
+    deferred_since: float | None = None  # EngineDown: since when we have stood back for a
+    # better-scoring host while the VM lease is free; it gets half a loop to take the lease
 
 
 class Action(StrEnum):
@@ -74,7 +76,8 @@ class Decision:
     False means decide again at once (the reference's NOWAIT). ``score`` is ``state``'s
     score. ``metadata`` holds the extra published keys (``timeout``: whole seconds left
     before the state's timeout fires); ``maintenance`` and ``stopped`` follow from the
-    state name.
+    state name. ``recheck_after``, when set, asks for the next decision after that many
+    seconds instead of a whole loop (EngineDown standing back on a free VM lease).
     """
 
     state: AgentState
@@ -83,3 +86,4 @@ class Decision:
     score: int
     reason: str
     metadata: dict[str, str] = field(default_factory=dict)
+    recheck_after: float | None = None

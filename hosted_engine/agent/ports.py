@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from hosted_engine.broker_contract import BrokerSnapshot
+from hosted_engine.broker_contract import BrokerSnapshot, VmLease
 from hosted_engine.jsonrpc import RpcClient
 
 
@@ -32,6 +32,10 @@ class BrokerPort(Protocol):
         this agent cannot understand)."""
         ...
 
+    def vm_lease(self) -> VmLease:
+        """Only the VM lease, probed now (a standby's pause asks it between decisions)."""
+        ...
+
     def report_state(self, report: StateReport) -> None: ...
 
     def notify(self, event: str, detail: str) -> None: ...
@@ -49,6 +53,9 @@ class RpcBroker:
 
     def get_snapshot(self) -> BrokerSnapshot:
         return BrokerSnapshot.from_json(self._rpc.call("get_snapshot"))
+
+    def vm_lease(self) -> VmLease:
+        return VmLease.from_json(self._rpc.call("vm_lease"))
 
     def report_state(self, report: StateReport) -> None:
         self._rpc.call(

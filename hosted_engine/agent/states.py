@@ -13,6 +13,11 @@ Deliberate differences from the reference:
   the lease is free, a remote record saying "up" is out of date and is ignored.
 * Failed start attempts count until ``retry_expiration`` on the same monotonic clock (the
   reference forgot them at once, D1). A start that never reaches EngineUp counts too.
+* In EngineDown, a better-scoring host is waited for only half a loop while the VM lease
+  is free (``free_lease_deferral``). Each host compares its fresh score with the others'
+  published ones, which are a loop or more old; with close scores moving together (a
+  shared CPU-load trend) every host can see another as better and all of them wait, loop
+  after loop, with no engine anywhere. The reference waits as long as that lasts.
 """
 
 from __future__ import annotations
@@ -65,7 +70,9 @@ def decide(state: AgentState, snap: Snapshot, timing: Timing, weights: ScoreWeig
     )
     step = _first_check_that_fires(rule, view) or rule.behaviour(view)
     following = dataclasses.replace(
-        _follow(state, step.to, snap.now), outranked_since=_outranked_since(view)
+        _follow(state, step.to, snap.now),
+        outranked_since=_outranked_since(view),
+        deferred_since=_deferred_since(view, step),
     )
     return Decision(
         state=following,
@@ -74,6 +81,7 @@ def decide(state: AgentState, snap: Snapshot, timing: Timing, weights: ScoreWeig
         score=compute_score(following.name, snap, following.retry_count, weights),
         reason=step.reason,
         metadata=_metadata(following, snap.now, timing),
+        recheck_after=free_lease_deferral(timing) if step.defers else None,
     )
 
 
@@ -110,6 +118,7 @@ class _Step:
     reason: str
     wait: bool = True
     action: Action | None = None
+    defers: bool = False  # EngineDown stands back for a better host while the lease is free
 
 
 @dataclass(frozen=True)
@@ -309,7 +318,42 @@ def _engine_down(v: _View) -> _Step:
             f"best remote score {rival.score} ({_host(rival)}) <= mine {v.my_score}: starting",
             wait=False,
         )
-    return _Step(None, f"{_host(rival)} has a better score {rival.score} > mine {v.my_score}")
+    better = f"{_host(rival)} has a better score {rival.score} > mine {v.my_score}"
+    if v.snap.vm_lease_free is not True:
+        return _Step(None, better)
+    waited = v.snap.now - (
+        v.state.deferred_since if v.state.deferred_since is not None else v.snap.now
+    )
+    if waited >= free_lease_deferral(v.timing):
+        return _Step(
+            S.ENGINE_START,
+            f"{better}, but it left the VM lease free for {waited:.1f} s: starting",
+            wait=False,
+        )
+    left = free_lease_deferral(v.timing) - waited
+    return _Step(None, f"{better}; the VM lease is free: waiting {left:.1f} s for it", defers=True)
+
+
+def free_lease_deferral(timing: Timing) -> float:
+    """How long EngineDown stands back for a better host while the VM lease is free.
+
+    The lease was freed for every standby at once, and each one's pause ends on it
+    (``wakeup.py``), so the better host decides within a lease poll of us and, if it
+    starts, holds the lease a second or so later; half a loop covers that with room to
+    spare (5 s loop: 2.5 s). A better host that only wakes on its loop may miss it: then
+    both start and the lease picks one, which costs a start attempt that loses
+    (LeaseHeld: no penalty); waiting a whole loop or more costs failover time with no
+    engine anywhere. The decision that stands back asks to be rechecked after this long.
+    """
+    return timing.loop_period / 2
+
+
+def _deferred_since(v: _View, step: _Step) -> float | None:
+    """When EngineDown began standing back for a better host on a free lease; None once
+    it stops (the lease was taken, the engine runs, the scores changed, ...)."""
+    if not step.defers:
+        return None
+    return v.state.deferred_since if v.state.deferred_since is not None else v.snap.now
 
 
 def _engine_start(v: _View) -> _Step:

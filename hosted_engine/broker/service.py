@@ -60,7 +60,7 @@ def _checked_metadata(metadata: Any) -> dict[str, str]:
 class BrokerService:
     # The calls that read or write shared storage themselves; every other call is
     # answered from what the publisher and the monitors measured.
-    BLOCKING = frozenset({"set_global_maintenance", "refresh_config"})
+    BLOCKING = frozenset({"set_global_maintenance", "refresh_config", "vm_lease"})
 
     def __init__(
         self,
@@ -91,6 +91,7 @@ class BrokerService:
         return {
             "ping": self.ping,
             "get_snapshot": self.get_snapshot,
+            "vm_lease": self.vm_lease,
             "get_status": self.get_status,
             "report_state": self.report_state,
             "notify": self.notify,
@@ -112,6 +113,13 @@ class BrokerService:
         if age > self.config.timing.host_alive_timeout:
             return VmLease(known=False, age=age)
         return dataclasses.replace(probe, age=age)
+
+    def vm_lease(self) -> dict[str, Any]:
+        """Only the VM lease, probed now (a storage call, on the storage pool): a standby
+        agent asks this between its decisions to wake the moment the engine's host dies
+        (``agent/wakeup.py``)."""
+        self.publisher.probe_vm_lease()
+        return self._vm_lease(self.clock.monotonic()).to_json()
 
     def snapshot(self) -> BrokerSnapshot:
         """Everything the agent decides on, measured by us, in the contract's types."""

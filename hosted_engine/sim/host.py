@@ -14,7 +14,7 @@ from hosted_engine.broker.monitors.base import Degraded, Monitor, MonitorRunner
 from hosted_engine.broker.monitors.engine_health import EngineHealthMonitor
 from hosted_engine.broker.publisher import StatusPublisher
 from hosted_engine.broker.service import BrokerService
-from hosted_engine.broker_contract import BrokerSnapshot
+from hosted_engine.broker_contract import BrokerSnapshot, VmLease
 from hosted_engine.clock import FakeClock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import BrokerUnavailableError
@@ -180,6 +180,9 @@ class SimBrokerPort:
 
     def get_snapshot(self) -> BrokerSnapshot:
         return BrokerSnapshot.from_json(self._broker().service.get_snapshot())
+
+    def vm_lease(self) -> VmLease:
+        return VmLease.from_json(self._broker().service.vm_lease())
 
     def report_state(self, report: StateReport) -> None:
         self._broker().service.report_state(

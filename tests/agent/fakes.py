@@ -69,6 +69,11 @@ class FakeBroker:
             vm_lease=self.lease,
         )
 
+    def vm_lease(self) -> VmLease:
+        if self.fail is not None:
+            raise self.fail
+        return self.lease
+
     def report_state(self, report: StateReport) -> None:
         self.reports.append(report)
 

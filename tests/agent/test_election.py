@@ -215,3 +215,94 @@ def test_only_the_lease_holders_up_record_blocks_a_start() -> None:
     assert step(S.ENGINE_DOWN, both).state.name is S.ENGINE_DOWN
     only_dead = snap(dead_up, vm_lease_free=False, vm_lease_holder=2)
     assert step(S.ENGINE_DOWN, only_dead).state.name is S.ENGINE_START
+
+
+# --- a better host that leaves the VM lease free -------------------------------------------
+
+LOOP = TIMING.loop_period
+
+
+def test_two_hosts_on_lagging_scores_do_not_wait_for_each_other_past_half_a_loop() -> None:
+    """The default-profile outlier: the lease was free 0.03 s after the kill, taken 14 s later.
+
+    Both survivors' scores fall together (the CPU load they share rises). Each compares
+    its fresh score with the other's published one, a loop old and so higher: each sees
+    the other as better. Waiting for each other lasted as long as the trend did.
+    """
+    # host 1 now 3384 (network 0.99), sees host 2's 3390 from a loop ago; host 2 now
+    # 3376 (network 0.985), sees host 1's 3388 from its last loop
+    host1 = snap(remote(2, score=3390), host_id=1, network=0.99, vm_lease_free=True)
+    host2 = snap(remote(1, score=3388), host_id=2, network=0.985, vm_lease_free=True)
+    first1, first2 = advance(state(S.ENGINE_DOWN), host1), advance(state(S.ENGINE_DOWN), host2)
+    assert (first1.state.name, first1.wait) == (S.ENGINE_DOWN, True)
+    assert (first2.state.name, first2.wait) == (S.ENGINE_DOWN, True)  # both stand back
+    assert first1.recheck_after == first2.recheck_after == LOOP / 2  # not a whole loop
+    later = LOOP / 2 + 0.01  # when the agent's pause asked for it ends
+    second1 = advance(first1.state, dataclasses.replace(host1, now=NOW + later))
+    second2 = advance(first2.state, dataclasses.replace(host2, now=NOW + later + 1.0))
+    assert second1.state.name is S.ENGINE_START  # the lease picks one if both start
+    assert second2.state.name is S.ENGINE_START
+    assert "left the VM lease free" in second1.reason
+
+
+mine_3384_better_remote_free_lease = snap(remote(score=3400), network=0.99, vm_lease_free=True)
+
+
+def test_standing_back_on_a_free_lease_records_since_when() -> None:
+    decision = step(S.ENGINE_DOWN, mine_3384_better_remote_free_lease)
+    assert decision.state.deferred_since == NOW
+    assert (decision.wait, decision.recheck_after) == (True, LOOP / 2)
+    again = advance(
+        decision.state, dataclasses.replace(mine_3384_better_remote_free_lease, now=NOW + 1)
+    )
+    assert again.state.name is S.ENGINE_DOWN  # a second look within the loop still waits
+    assert again.state.deferred_since == NOW
+
+
+@pytest.mark.parametrize(
+    ("waited", "expected"),
+    [
+        (0.0, S.ENGINE_DOWN),
+        (LOOP * 0.5 - 0.01, S.ENGINE_DOWN),
+        (LOOP * 0.5, S.ENGINE_START),  # the recheck the standing back asked for
+        (LOOP, S.ENGINE_START),
+    ],
+)
+def test_a_better_host_gets_half_a_loop_to_take_a_free_lease(
+    waited: float, expected: StateName
+) -> None:
+    decision = step(S.ENGINE_DOWN, mine_3384_better_remote_free_lease, deferred_since=NOW - waited)
+    assert decision.state.name is expected
+
+
+@pytest.mark.parametrize("lease_free", [False, None])
+def test_a_better_host_is_waited_for_as_long_as_the_lease_may_be_held(
+    lease_free: bool | None,
+) -> None:
+    """Held (it is starting the engine) or unknown (storage trouble): no second VM attempt."""
+    held = dataclasses.replace(mine_3384_better_remote_free_lease, vm_lease_free=lease_free)
+    decision = step(S.ENGINE_DOWN, held, deferred_since=NOW - 10 * LOOP)
+    assert decision.state.name is S.ENGINE_DOWN
+    assert decision.state.deferred_since is None  # a lease seen held restarts the count
+    assert decision.recheck_after is None  # and the loop is the loop again
+
+
+@pytest.mark.parametrize(
+    "snapshot",
+    [
+        snap(remote(score=3400), network=0.99, vm_lease_free=True, enough_data=False),
+        snap(remote(score=3400, engine=UP_GOOD), network=0.99, vm_lease_free=False),
+        snap(remote(score=3000), network=0.99, vm_lease_free=True),  # no longer better: starts
+    ],
+    ids=case_id,
+)
+def test_standing_back_ends_with_its_reason(snapshot: Snapshot) -> None:
+    decision = step(S.ENGINE_DOWN, snapshot, deferred_since=NOW - 1)
+    assert decision.state.deferred_since is None
+
+
+def test_global_maintenance_clears_the_standing_back() -> None:
+    maintenance = dataclasses.replace(mine_3384_better_remote_free_lease, global_maintenance=True)
+    decision = step(S.ENGINE_DOWN, maintenance, deferred_since=NOW - 1)
+    assert decision.state.name is S.GLOBAL_MAINTENANCE
+    assert decision.state.deferred_since is None
