@@ -53,6 +53,7 @@ from hosted_engine.errors import (
     UsageError,
 )
 from hosted_engine.files import keyvalue
+from hosted_engine.files.text import is_printable_line
 from hosted_engine.storage.config_archive import (
     MEMBERS,
     VERSION,
@@ -106,9 +107,11 @@ def _read_local(path: Path) -> str:
 
 
 def _clean_value(key: str, value: str) -> str:
+    """The value as it will be stored: one printable line, in every type (a line
+    separator would let the file's next reader see a second ``key=value``)."""
     value = value.strip()
-    if any(ch < " " or ch == "\x7f" for ch in value):
-        raise UsageError(f"Invalid value for {key}: it must be one line of printable text")
+    if not is_printable_line(value):
+        raise UsageError(f"Invalid value for {key}: {keyvalue.NOT_ONE_LINE}")
     return value
 
 

@@ -13,12 +13,17 @@ from pathlib import Path
 
 from hosted_engine.errors import ConfigError
 from hosted_engine.files.atomic import write_atomically
+from hosted_engine.files.text import is_printable_line, split_lines
+
+NOT_ONE_LINE = "it must be one line of printable text"
 
 
 def parse(text: str, source: str = "<text>") -> dict[str, str]:
-    """Keys and values; blank lines and ``#`` comments are skipped, a later key wins."""
+    """Keys and values; blank lines and ``#`` comments are skipped, a later key wins.
+
+    Lines end at ``\n`` only (see :mod:`hosted_engine.files.text`)."""
     values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(split_lines(text), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -40,10 +45,17 @@ def load(path: str | Path) -> dict[str, str]:
 
 
 def update_text(text: str, changes: Mapping[str, str | None]) -> str:
-    """``text`` with each key set (or removed, for ``None``), everything else kept."""
+    """``text`` with each key set (or removed, for ``None``), everything else kept.
+
+    A key or value that would not stay one ``key=value`` line is refused (ConfigError)."""
+    for key, value in changes.items():
+        if not key.strip() or "=" in key or "#" in key[:1] or not is_printable_line(key):
+            raise ConfigError(f"Invalid key {key!r}: {NOT_ONE_LINE} without '='")
+        if value is not None and not is_printable_line(value):
+            raise ConfigError(f"Invalid value for {key}: {NOT_ONE_LINE}")
     pending = dict(changes)
     out: list[str] = []
-    for raw in text.splitlines():
+    for raw in split_lines(text):
         line = raw.strip()
         key = line.partition("=")[0].strip() if "=" in line and not line.startswith("#") else None
         if key is not None and key in changes:
