@@ -8,6 +8,7 @@ keys the reference did not have (paths, backends, timing) are ours.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hosted_engine.config.timing import Timing, load_timing
-from hosted_engine.errors import ConfigError, NotDeployedError
+from hosted_engine.errors import ConfigError, NotDeployedError, TimingError
 from hosted_engine.files import keyvalue
 from hosted_engine.storage.domain import HA_DIR_NAME, LOCKSPACE_NAME, METADATA_NAME
 from hosted_engine.storage.metadata import MAX_HOST_ID
@@ -24,6 +25,8 @@ DEFAULT_CONFIG_PATH = Path("/etc/hosted-engine/hosted-engine.conf")
 CONFIG_ENV = "HOSTED_ENGINE_CONFIG"
 DOMAIN_TYPES = ("localfs", "nfs", "nfs3", "nfs4", "glusterfs", "posixfs")
 NETWORK_TESTS = ("ping", "dns", "tcp", "none")
+MAX_PORT = 65535
+_WHOLE = re.compile(r"-?[0-9]+")
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -129,14 +132,19 @@ class HostConfig:
         return bool(self.vm_id)
 
 
-def _int(values: Mapping[str, str], key: str, source: str) -> int | None:
+def _int(values: Mapping[str, str], key: str, source: str, low: int, high: int) -> int | None:
+    """A whole number in ``[low, high]``, in plain ASCII digits (``int()`` alone would take
+    ``1_0``, ``٣`` or 5000 digits)."""
     raw = values.get(key)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{source}: {key} must be a whole number (got {raw!r})") from None
+    text = raw.strip()
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    if not _WHOLE.fullmatch(text):
+        raise ConfigError(f"{source}: {key} must be a whole number (got {shown!r})")
+    if len(text) > 18 or not low <= int(text) <= high:
+        raise ConfigError(f"{source}: {key} must be between {low} and {high} (got {shown})")
+    return int(text)
 
 
 def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConfig:
@@ -144,10 +152,8 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
     missing = [k for k in ("host_id", "sdUUID", "storage") if not values.get(k)]
     if missing:
         raise NotDeployedError(f"{source}: missing {', '.join(missing)}")
-    host_id = _int(values, "host_id", source)
+    host_id = _int(values, "host_id", source, 1, MAX_HOST_ID)
     assert host_id is not None
-    if not 1 <= host_id <= MAX_HOST_ID:
-        raise ConfigError(f"{source}: host_id must be between 1 and {MAX_HOST_ID} (got {host_id})")
     domain_type = values.get("domainType", "localfs")
     if domain_type not in DOMAIN_TYPES:
         raise ConfigError(
@@ -166,7 +172,10 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
     score_overrides = {
         k.removeprefix("score."): v for k, v in values.items() if k.startswith("score.")
     }
-    timing = load_timing(values.get("timing_profile", "default"), timing_overrides)
+    try:
+        timing = load_timing(values.get("timing_profile", "default"), timing_overrides)
+    except TimingError as e:
+        raise TimingError(f"{source}: {e}") from None
     try:
         process_command = tuple(shlex.split(values.get("process_command", "")))
     except ValueError as e:
@@ -191,7 +200,7 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         bridge=values.get("bridge") or None,
         network_test=network_test,
         tcp_t_address=values.get("tcp_t_address") or None,
-        tcp_t_port=_int(values, "tcp_t_port", source),
+        tcp_t_port=_int(values, "tcp_t_port", source, 1, MAX_PORT),
         run_dir=path("run_dir", defaults.run_dir),
         state_dir=path("state_dir", defaults.state_dir),
         log_dir=path("log_dir", defaults.log_dir),
@@ -220,8 +229,8 @@ def require_daemon_keys(config: HostConfig) -> HostConfig:
 def load_host_config(path: str | Path | None = None) -> HostConfig:
     """Read and validate the host's hosted-engine.conf."""
     resolved = config_path(str(path) if path is not None else None)
-    if not resolved.exists():
+    text = keyvalue.read(resolved)  # a FIFO or a device is refused, not waited on
+    if text is None:
         raise NotDeployedError(f"{resolved}: no such file (is hosted-engine deployed here?)")
-    values = keyvalue.load(resolved)
-    config = from_values(values, str(resolved))
+    config = from_values(keyvalue.parse(text, str(resolved)), str(resolved))
     return HostConfig(**{**config.__dict__, "path": resolved})

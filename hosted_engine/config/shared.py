@@ -98,12 +98,7 @@ def _text(name: str, data: bytes, source: str) -> str:
 
 
 def _read_local(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+    return keyvalue.read(path) or ""
 
 
 def _clean_value(key: str, value: str) -> str:

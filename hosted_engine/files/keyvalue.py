@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hosted_engine.errors import ConfigError
+from hosted_engine.files import regular
 from hosted_engine.files.atomic import write_atomically
 from hosted_engine.files.text import is_printable_line, split_lines
 
@@ -34,13 +35,16 @@ def parse(text: str, source: str = "<text>") -> dict[str, str]:
     return values
 
 
+def read(path: str | Path) -> str | None:
+    """The file's text, None when it does not exist; a FIFO, a device, an oversize or
+    non-UTF-8 file is a one-line ConfigError, never a hang."""
+    return regular.read_text(Path(path), ConfigError)
+
+
 def load(path: str | Path) -> dict[str, str]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+    text = read(path)
+    if text is None:
+        raise ConfigError(f"{path}: no such file")
     return parse(text, str(path))
 
 
@@ -48,11 +52,11 @@ def update_text(text: str, changes: Mapping[str, str | None]) -> str:
     """``text`` with each key set (or removed, for ``None``), everything else kept.
 
     A key or value that would not stay one ``key=value`` line is refused (ConfigError)."""
-    for key, value in changes.items():
-        if not key.strip() or "=" in key or "#" in key[:1] or not is_printable_line(key):
-            raise ConfigError(f"Invalid key {key!r}: {NOT_ONE_LINE} without '='")
-        if value is not None and not is_printable_line(value):
-            raise ConfigError(f"Invalid value for {key}: {NOT_ONE_LINE}")
+    for name, new in changes.items():
+        if not name.strip() or "=" in name or name.startswith("#") or not is_printable_line(name):
+            raise ConfigError(f"Invalid key {name!r}: {NOT_ONE_LINE} without '='")
+        if new is not None and not is_printable_line(new):
+            raise ConfigError(f"Invalid value for {name}: {NOT_ONE_LINE}")
     pending = dict(changes)
     out: list[str] = []
     for raw in split_lines(text):
@@ -80,12 +84,7 @@ def atomic_write(path: str | Path, text: str, mode: int = 0o644) -> None:
 def update(path: str | Path, changes: Mapping[str, str | None]) -> bool:
     """Apply ``changes`` to the file; returns False (and writes nothing) when nothing changes."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+    text = read(path) or ""
     new = update_text(text, changes)
     if new == text:
         return False

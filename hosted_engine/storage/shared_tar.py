@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hosted_engine.errors import ConcurrentChangeError, HostedEngineError, StorageError
+from hosted_engine.files import regular
 from hosted_engine.files.atomic import (
     Checkpoint,
     leftover_temps,
@@ -142,18 +142,9 @@ def exclusive_lock(path: Path, error: type[StorageError]) -> Iterator[None]:
 
 
 def read_bounded(path: Path, limit: int, error: type[HostedEngineError]) -> bytes | None:
-    """The file's bytes, None when it does not exist; refused when over ``limit``."""
-    try:
-        with path.open("rb") as f:
-            too_big = os.fstat(f.fileno()).st_size > limit
-            data = b"" if too_big else f.read(limit + 1)  # an oversize file is not read
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise error(f"cannot read {path}: {e.strerror}") from None
-    if too_big or len(data) > limit:
-        raise error(f"{path} is more than the {limit} bytes allowed")
-    return data
+    """The file's bytes, None when it does not exist; refused when over ``limit`` or not
+    a regular file (a FIFO planted on storage must not hang every reader)."""
+    return regular.read_bounded(path, limit, error)
 
 
 def fingerprint(path: Path, error: type[StorageError]) -> str | None:
