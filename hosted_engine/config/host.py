@@ -26,6 +26,7 @@ CONFIG_ENV = "HOSTED_ENGINE_CONFIG"
 DOMAIN_TYPES = ("localfs", "nfs", "nfs3", "nfs4", "glusterfs", "posixfs")
 NETWORK_TESTS = ("ping", "dns", "tcp", "none")
 MAX_PORT = 65535
+PATH_MAX, NAME_MAX = 4096, 255  # Linux's limits
 _WHOLE = re.compile(r"-?[0-9]+")
 
 
@@ -147,6 +148,18 @@ def _int(values: Mapping[str, str], key: str, source: str, low: int, high: int) 
     return int(text)
 
 
+def _path(key: str, raw: str, source: str) -> Path:
+    """A path the kernel can take: a longer one fails in whichever verb first opens it,
+    with ENAMETOOLONG, so it is refused here, naming the key."""
+    encoded = os.fsencode(raw)
+    if len(encoded) >= PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+        raise ConfigError(
+            f"{source}: {key} is too long a path (at most {PATH_MAX - 1} bytes, "
+            f"{NAME_MAX} per name)"
+        )
+    return Path(raw)
+
+
 def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConfig:
     """Build and validate a HostConfig from parsed ``key=value`` pairs."""
     missing = [k for k in ("host_id", "sdUUID", "storage") if not values.get(k)]
@@ -184,17 +197,21 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
 
     def path(key: str, default: Path) -> Path:
         raw = values.get(key)
-        return Path(raw) if raw else default
+        return _path(key, raw, source) if raw else default
+
+    def optional_path(key: str) -> Path | None:
+        raw = values.get(key)
+        return _path(key, raw, source) if raw else None
 
     return HostConfig(
         host_id=host_id,
         sd_uuid=values["sdUUID"],
-        storage=Path(values["storage"]),
+        storage=_path("storage", values["storage"], source),
         domain_type=domain_type,
         vm_id=values.get("vmid") or None,
         fqdn=values.get("fqdn") or None,
         hostname=values.get("hostname") or socket.gethostname(),
-        vm_conf=Path(values["conf"]) if values.get("conf") else None,
+        vm_conf=optional_path("conf"),
         engine_health_url=values.get("engine_health_url") or None,
         gateway=values.get("gateway") or None,
         bridge=values.get("bridge") or None,
@@ -207,7 +224,7 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         lease_backend=values.get("lease_backend", "fcntl"),
         vm_backend=values.get("vm_backend", "process"),
         process_command=process_command,
-        process_data_dir=Path(data_dir) if (data_dir := values.get("process_data_dir")) else None,
+        process_data_dir=optional_path("process_data_dir"),
         timing=timing,
         score_overrides=score_overrides,
         raw=dict(values),

@@ -8,6 +8,7 @@ at all when the value is unchanged. Writes are atomic (temp file, fsync, rename)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hosted_engine.files.atomic import write_atomically
 from hosted_engine.files.text import is_printable_line, split_lines
 
 NOT_ONE_LINE = "it must be one line of printable text"
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # C0 and C1 controls but the tab
 
 
 def parse(text: str, source: str = "<text>") -> dict[str, str]:
@@ -30,7 +32,15 @@ def parse(text: str, source: str = "<text>") -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{source}:{number}: expected key=value, got {raw.strip()!r}")
+            shown = line if len(line) <= 80 else line[:80] + "..."
+            raise ConfigError(f"{source}:{number}: expected key=value, got {shown!r}")
+        control = _CONTROL.search(line)
+        if control:
+            # a NUL would be cut off by the kernel in a path, an ESC would repaint a
+            # terminal: no reader means them, so the file is refused, not half-used
+            raise ConfigError(
+                f"{source}:{number}: control character {control.group()!r} in {key.strip()}"
+            )
         values[key.strip()] = value.strip()
     return values
 

@@ -34,6 +34,8 @@ def read_bounded(path: Path, limit: int, error: type[HostedEngineError]) -> byte
         return None
     except OSError as e:
         raise error(f"cannot read {path}: {e.strerror}") from None
+    except ValueError:  # a NUL in the name
+        raise error(f"cannot read {path!r:.200}: the name holds a NUL byte") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
