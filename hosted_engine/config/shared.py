@@ -68,6 +68,8 @@ from hosted_engine.storage.shared_tar import sha256
 HE_SHARED_MEMBER = "hosted-engine.conf"
 BROKER_MEMBER = "broker.conf"
 VM_MEMBER = "vm.conf"
+# no key holds more than a path or a command line: a longer value is a mistake
+MAX_VALUE_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,10 @@ def _clean_value(key: str, value: str) -> str:
     value = value.strip()
     if not is_printable_line(value):
         raise UsageError(f"Invalid value for {key}: {keyvalue.NOT_ONE_LINE}")
+    if len(value) > MAX_VALUE_CHARS:
+        raise UsageError(
+            f"Invalid value for {key}: {len(value)} characters, at most {MAX_VALUE_CHARS}"
+        )
     return value
 
 
