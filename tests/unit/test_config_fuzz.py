@@ -37,7 +37,11 @@ HOSTILE_CHARS = st.sampled_from(
 TEXT = st.lists(st.one_of(HOSTILE_CHARS, st.characters()), max_size=80).map("".join)
 LINES = st.lists(st.one_of(TEXT, st.tuples(TEXT, TEXT).map("=".join)), max_size=12).map("\n".join)
 PRINTABLE_LINE = st.text(
-    st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")), max_size=40
+    st.characters(
+        blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"),
+        whitelist_characters=" ",
+    ),
+    max_size=40,
 )
 
 
