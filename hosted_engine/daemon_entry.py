@@ -16,11 +16,23 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 from hosted_engine.config.host import HostConfig, load_host_config, require_daemon_keys
 from hosted_engine.errors import HostedEngineError
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line, like every other misuse (argparse adds the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentError(message)
 
 
 def setup_daemon_logging(name: str, log_dir: Path, debug: bool = False) -> Path | None:
@@ -62,10 +74,14 @@ def run_daemon(
     ``body`` returns the exit code and must return soon after the stop event is set.
     """
     prog = f"hosted-engine-{name}"
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = _Parser(prog=prog, description=description)
     parser.add_argument("--config", help="hosted-engine.conf (default: $HOSTED_ENGINE_CONFIG)")
     parser.add_argument("--debug", action="store_true")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _ArgumentError as e:
+        print(f"{prog}: {e} (see --help)", file=sys.stderr)
+        return 2
     try:
         config = require_daemon_keys(load_host_config(args.config))
         if check is not None:

@@ -37,7 +37,7 @@ from hosted_engine.config.host import HostConfig
 from hosted_engine.config.ini import one_line
 from hosted_engine.config.shared import BROKER_MEMBER, HE_SHARED_MEMBER, VM_MEMBER, check_members
 from hosted_engine.errors import ConfigError, HostedEngineError, VmDefinitionError
-from hosted_engine.files import keyvalue
+from hosted_engine.files import keyvalue, regular
 from hosted_engine.storage.config_archive import ArchiveSnapshot, ConfigArchive
 from hosted_engine.storage.ovf_store import OvfStore
 from hosted_engine.vm.definition import VmDefinition, from_text
@@ -80,10 +80,9 @@ class SourcedDefinition:
 
 def read_cached_definition(path: Path) -> SourcedDefinition:
     """The definition in a cached vm.conf (or any vm.conf): the one the agent starts."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise VmDefinitionError(f"{path}: cannot read: {e}") from None
+    text = regular.read_text(path, VmDefinitionError)  # never a hang on a FIFO
+    if text is None:
+        raise VmDefinitionError(f"cannot read {path}: No such file or directory")
     definition = from_text(text, str(path))
     source = SOURCE_OVF if _SOURCE_LINE.search(text) else SOURCE_VM_CONF
     return SourcedDefinition(definition, source, text)

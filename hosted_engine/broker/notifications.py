@@ -14,6 +14,7 @@ import contextlib
 import email.utils
 import importlib.resources
 import logging
+import math
 import queue
 import re
 import smtplib
@@ -24,6 +25,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from hosted_engine.clock import Clock, SystemClock
+from hosted_engine.errors import ConfigError
+from hosted_engine.files import regular
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +80,12 @@ def parse_broker_conf(text: str) -> BrokerConf:
             f"smtp-port must be a whole number and smtp-timeout a number "
             f"(got {port_text!r}, {timeout_text!r})"
         ) from None
-    if not 0 < port < 65536 or not timeout > 0:
-        raise ValueError(f"smtp-port {port} or smtp-timeout {timeout:g} out of range")
+    if not 0 < port < 65536 or not (math.isfinite(timeout) and 0.01 <= timeout <= 86400):
+        # an infinite (or 1e10 s) timeout would let a dead relay hold the mail worker
+        raise ValueError(
+            f"smtp-port {port} or smtp-timeout {timeout:g} out of range "
+            "(smtp-port 1..65535, smtp-timeout 0.01..86400 seconds)"
+        )
     destinations_text = get("email", "destination-emails", ",".join(defaults.destination_emails))
     destinations = tuple(a for a in re.split(r"\s*,\s*", destinations_text) if a)
     if not destinations:
@@ -101,11 +108,11 @@ def parse_broker_conf(text: str) -> BrokerConf:
 def load_broker_conf(path: str | Path) -> BrokerConf:
     """The settings in ``path``; the defaults when it is missing or malformed (logged)."""
     try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
+        text = regular.read_text(Path(path), ConfigError)  # a FIFO must not stall notify
+    except ConfigError as e:
+        log.error("%s; using the default notification settings", e)
         return BrokerConf()
-    except (OSError, UnicodeDecodeError) as e:
-        log.error("cannot read %s, using the default notification settings: %s", path, e)
+    if text is None:
         return BrokerConf()
     try:
         return parse_broker_conf(text)

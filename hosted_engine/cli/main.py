@@ -212,11 +212,33 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _shown(message: str) -> str:
+    """``message`` as text any stream can take and no terminal misreads.
+
+    Argv bytes that are not UTF-8 reach us as lone surrogates (surrogateescape), which a
+    UTF-8 stream refuses to encode: they are shown as the bytes they were (``\\xff``).
+    Other characters that are not printable (a line separator, an ESC that would repaint
+    the terminal) are shown escaped (``\\u2028``), so an echoed argument can neither
+    break the message's line nor hide it; only the message's own newlines stay.
+    """
+    try:
+        raw = message.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = message.encode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() or ch == "\n" else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def _fail(message: str, code: int, as_json: bool) -> int:
     if as_json:
-        print(json.dumps({"error": message}))
+        print(json.dumps({"error": _shown(message)}))
     else:
-        print(message, file=sys.stderr)
+        print(_shown(message), file=sys.stderr)
     return code
 
 

@@ -8,6 +8,8 @@ leases, the metadata codec, HTTP) are imported by those verbs, not here: a cold
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,8 +94,9 @@ class ClientBase:
 
 
 def read_admin_file(path: Path, limit: int) -> bytes:
-    """An admin's file, refused when over ``limit`` bytes (never read further than that)."""
-    from hosted_engine.storage.shared_tar import read_bounded
+    """An admin's file, refused when over ``limit`` bytes (never read further than that)
+    or not a regular file (a FIFO would hang the verb)."""
+    from hosted_engine.files.regular import read_bounded
 
     data = read_bounded(path, limit, UsageError)
     if data is None:
@@ -108,11 +111,35 @@ def utf8(data: bytes, source: str) -> str:
         raise UsageError(f"{source} is not UTF-8 text") from None
 
 
+def _refuse_non_regular(path: Path) -> None:
+    """A download replaces a regular file or creates one, nothing else: renaming over a
+    symlink (say to /proc/self/fd/1), a device node or a FIFO would destroy it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if not os.path.isdir(path.parent):
+            raise UsageError(f"cannot write {path}: its directory does not exist") from None
+        return
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"cannot write {path}: it exists and is not a regular file (refusing to replace it)"
+        )
+
+
 def save_admin_file(path: str | Path, data: bytes) -> None:
-    """Write a download for the admin, whole or not at all."""
+    """Write a download for the admin, whole or not at all, and only as a regular file."""
     from hosted_engine.files.atomic import write_atomically
 
+    target = Path(path)
+    _refuse_non_regular(target)
+
+    def recheck(step: str) -> None:
+        if step == "synced":  # right before the rename: the target may have been swapped
+            _refuse_non_regular(target)
+
     try:
-        write_atomically(Path(path), data)
+        write_atomically(target, data, checkpoint=recheck)
     except OSError as e:
         raise StorageError(f"cannot write {path}: {e.strerror}") from None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from enum import StrEnum
 
 from hosted_engine.client.base import ClientBase
-from hosted_engine.errors import LeaseHeldError, MetadataError, UsageError
+from hosted_engine.errors import HostedEngineError, LeaseHeldError, MetadataError, UsageError
 
 
 class MaintenanceMode(StrEnum):
@@ -16,11 +18,18 @@ class MaintenanceMode(StrEnum):
 
 class MaintenanceClient(ClientBase):
     def set_maintenance(self, mode: MaintenanceMode | str) -> None:
-        """As the reference: every mode writes the global flag and both local flags."""
+        """As the reference: every mode writes the global flag and both local flags.
+
+        All or nothing: the local flags are read (so an unreadable or malformed ha.conf is
+        refused) and the global flag is read before either is written. The flag being
+        turned on is written first, so no moment has this host in no maintenance at
+        all; when the second write fails, the first is undone and the error raised.
+        """
         try:
             mode = MaintenanceMode(mode)
         except ValueError:
             raise UsageError(f"Invalid value '{mode}' for --mode") from None
+        from hosted_engine.config import ha_state
         from hosted_engine.vm.base import VmState
 
         if mode is MaintenanceMode.LOCAL and self.backend.status().state is not VmState.DOWN:
@@ -28,13 +37,42 @@ class MaintenanceClient(ClientBase):
                 "Unable to enter local maintenance mode: the engine VM is running on the "
                 "current host, please migrate it before entering local maintenance mode."
             )
-        self._whiteboard().update_global(maintenance=mode is MaintenanceMode.GLOBAL)
-        local = mode is MaintenanceMode.LOCAL
-        from hosted_engine.config import ha_state
+        board = self._whiteboard()
+        path, lock = self.config.ha_state_path, self.config.local_config_lock
+        want_global, local = mode is MaintenanceMode.GLOBAL, mode is MaintenanceMode.LOCAL
+        before = ha_state.read_flags(path)
+        try:
+            was_global = board.read_global().maintenance
+        except MetadataError:
+            was_global = False  # a corrupt slot 0 reads as no global maintenance
 
-        ha_state.set_flags(
-            self.config.ha_state_path, local=local, manual=local, lock=self.config.local_config_lock
-        )
+        def set_global(on: bool) -> None:
+            board.update_global(maintenance=on)
+
+        def set_local(on: bool) -> None:
+            ha_state.set_flags(path, local=on, manual=on, lock=lock)
+
+        def restore_local() -> None:
+            ha_state.set_flags(
+                path, local=before[ha_state.LOCAL], manual=before[ha_state.LOCAL_MANUAL], lock=lock
+            )
+
+        steps: list[tuple[Callable[[], None], Callable[[], None]]] = [
+            (lambda: set_global(want_global), lambda: set_global(was_global)),
+            (lambda: set_local(local), restore_local),
+        ]
+        if not want_global:
+            steps.reverse()
+        done: list[Callable[[], None]] = []
+        try:
+            for apply, undo in steps:
+                apply()
+                done.append(undo)
+        except BaseException:
+            for undo in reversed(done):
+                with contextlib.suppress(HostedEngineError, OSError):
+                    undo()
+            raise
 
     def local_maintenance(self) -> bool:
         from hosted_engine.config import ha_state

@@ -8,6 +8,7 @@ keys the reference did not have (paths, backends, timing) are ours.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import socket
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hosted_engine.config.timing import Timing, load_timing
-from hosted_engine.errors import ConfigError, NotDeployedError
+from hosted_engine.errors import ConfigError, NotDeployedError, TimingError
 from hosted_engine.files import keyvalue
 from hosted_engine.storage.domain import HA_DIR_NAME, LOCKSPACE_NAME, METADATA_NAME
 from hosted_engine.storage.metadata import MAX_HOST_ID
@@ -24,6 +25,9 @@ DEFAULT_CONFIG_PATH = Path("/etc/hosted-engine/hosted-engine.conf")
 CONFIG_ENV = "HOSTED_ENGINE_CONFIG"
 DOMAIN_TYPES = ("localfs", "nfs", "nfs3", "nfs4", "glusterfs", "posixfs")
 NETWORK_TESTS = ("ping", "dns", "tcp", "none")
+MAX_PORT = 65535
+PATH_MAX, NAME_MAX = 4096, 255  # Linux's limits
+_WHOLE = re.compile(r"-?[0-9]+")
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -129,14 +133,31 @@ class HostConfig:
         return bool(self.vm_id)
 
 
-def _int(values: Mapping[str, str], key: str, source: str) -> int | None:
+def _int(values: Mapping[str, str], key: str, source: str, low: int, high: int) -> int | None:
+    """A whole number in ``[low, high]``, in plain ASCII digits (``int()`` alone would take
+    ``1_0``, ``٣`` or 5000 digits)."""
     raw = values.get(key)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{source}: {key} must be a whole number (got {raw!r})") from None
+    text = raw.strip()
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    if not _WHOLE.fullmatch(text):
+        raise ConfigError(f"{source}: {key} must be a whole number (got {shown!r})")
+    if len(text) > 18 or not low <= int(text) <= high:
+        raise ConfigError(f"{source}: {key} must be between {low} and {high} (got {shown})")
+    return int(text)
+
+
+def _path(key: str, raw: str, source: str) -> Path:
+    """A path the kernel can take: a longer one fails in whichever verb first opens it,
+    with ENAMETOOLONG, so it is refused here, naming the key."""
+    encoded = os.fsencode(raw)
+    if len(encoded) >= PATH_MAX or any(len(part) > NAME_MAX for part in encoded.split(b"/")):
+        raise ConfigError(
+            f"{source}: {key} is too long a path (at most {PATH_MAX - 1} bytes, "
+            f"{NAME_MAX} per name)"
+        )
+    return Path(raw)
 
 
 def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConfig:
@@ -144,10 +165,8 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
     missing = [k for k in ("host_id", "sdUUID", "storage") if not values.get(k)]
     if missing:
         raise NotDeployedError(f"{source}: missing {', '.join(missing)}")
-    host_id = _int(values, "host_id", source)
+    host_id = _int(values, "host_id", source, 1, MAX_HOST_ID)
     assert host_id is not None
-    if not 1 <= host_id <= MAX_HOST_ID:
-        raise ConfigError(f"{source}: host_id must be between 1 and {MAX_HOST_ID} (got {host_id})")
     domain_type = values.get("domainType", "localfs")
     if domain_type not in DOMAIN_TYPES:
         raise ConfigError(
@@ -166,7 +185,10 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
     score_overrides = {
         k.removeprefix("score."): v for k, v in values.items() if k.startswith("score.")
     }
-    timing = load_timing(values.get("timing_profile", "default"), timing_overrides)
+    try:
+        timing = load_timing(values.get("timing_profile", "default"), timing_overrides)
+    except TimingError as e:
+        raise TimingError(f"{source}: {e}") from None
     try:
         process_command = tuple(shlex.split(values.get("process_command", "")))
     except ValueError as e:
@@ -175,30 +197,34 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
 
     def path(key: str, default: Path) -> Path:
         raw = values.get(key)
-        return Path(raw) if raw else default
+        return _path(key, raw, source) if raw else default
+
+    def optional_path(key: str) -> Path | None:
+        raw = values.get(key)
+        return _path(key, raw, source) if raw else None
 
     return HostConfig(
         host_id=host_id,
         sd_uuid=values["sdUUID"],
-        storage=Path(values["storage"]),
+        storage=_path("storage", values["storage"], source),
         domain_type=domain_type,
         vm_id=values.get("vmid") or None,
         fqdn=values.get("fqdn") or None,
         hostname=values.get("hostname") or socket.gethostname(),
-        vm_conf=Path(values["conf"]) if values.get("conf") else None,
+        vm_conf=optional_path("conf"),
         engine_health_url=values.get("engine_health_url") or None,
         gateway=values.get("gateway") or None,
         bridge=values.get("bridge") or None,
         network_test=network_test,
         tcp_t_address=values.get("tcp_t_address") or None,
-        tcp_t_port=_int(values, "tcp_t_port", source),
+        tcp_t_port=_int(values, "tcp_t_port", source, 1, MAX_PORT),
         run_dir=path("run_dir", defaults.run_dir),
         state_dir=path("state_dir", defaults.state_dir),
         log_dir=path("log_dir", defaults.log_dir),
         lease_backend=values.get("lease_backend", "fcntl"),
         vm_backend=values.get("vm_backend", "process"),
         process_command=process_command,
-        process_data_dir=Path(data_dir) if (data_dir := values.get("process_data_dir")) else None,
+        process_data_dir=optional_path("process_data_dir"),
         timing=timing,
         score_overrides=score_overrides,
         raw=dict(values),
@@ -220,8 +246,8 @@ def require_daemon_keys(config: HostConfig) -> HostConfig:
 def load_host_config(path: str | Path | None = None) -> HostConfig:
     """Read and validate the host's hosted-engine.conf."""
     resolved = config_path(str(path) if path is not None else None)
-    if not resolved.exists():
+    text = keyvalue.read(resolved)  # a FIFO or a device is refused, not waited on
+    if text is None:
         raise NotDeployedError(f"{resolved}: no such file (is hosted-engine deployed here?)")
-    values = keyvalue.load(resolved)
-    config = from_values(values, str(resolved))
+    config = from_values(keyvalue.parse(text, str(resolved)), str(resolved))
     return HostConfig(**{**config.__dict__, "path": resolved})

@@ -14,6 +14,7 @@ import configparser
 import re
 
 from hosted_engine.errors import ConfigError
+from hosted_engine.files.text import split_lines
 
 _SECTION = re.compile(r"^\[(?P<name>[^\]]+)\]\s*$")
 _OPTION = re.compile(r"^(?P<key>[^\s=:#;\[][^=:]*?)\s*[=:]")
@@ -41,7 +42,7 @@ def get(text: str, section: str, key: str, source: str) -> str | None:
 
 def set_option(text: str, section: str, key: str, value: str, source: str) -> str:
     """``text`` with ``[section] key = value``, every other line kept as it was."""
-    lines = text.splitlines()
+    lines = split_lines(text)  # as configparser splits them: on \n only
     current: str | None = None
     found_section = False
     anchor: int | None = None  # insert after this line when the option is not set yet

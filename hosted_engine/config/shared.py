@@ -57,6 +57,7 @@ from hosted_engine.errors import (
     UsageError,
 )
 from hosted_engine.files import keyvalue
+from hosted_engine.files.text import is_printable_line
 from hosted_engine.storage.config_archive import (
     MEMBERS,
     VERSION,
@@ -71,6 +72,8 @@ from hosted_engine.storage.shared_tar import sha256
 HE_SHARED_MEMBER = "hosted-engine.conf"
 BROKER_MEMBER = "broker.conf"
 VM_MEMBER = "vm.conf"
+# no key holds more than a path or a command line: a longer value is a mistake
+MAX_VALUE_CHARS = 4096
 
 
 @dataclass(frozen=True)
@@ -101,18 +104,19 @@ def _text(name: str, data: bytes, source: str) -> str:
 
 
 def _read_local(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read: {e}") from None
+    return keyvalue.read(path) or ""
 
 
 def _clean_value(key: str, value: str) -> str:
+    """The value as it will be stored: one printable line, in every type (a line
+    separator would let the file's next reader see a second ``key=value``)."""
     value = value.strip()
-    if any(ch < " " or ch == "\x7f" for ch in value):
-        raise UsageError(f"Invalid value for {key}: it must be one line of printable text")
+    if not is_printable_line(value):
+        raise UsageError(f"Invalid value for {key}: {keyvalue.NOT_ONE_LINE}")
+    if len(value) > MAX_VALUE_CHARS:
+        raise UsageError(
+            f"Invalid value for {key}: {len(value)} characters, at most {MAX_VALUE_CHARS}"
+        )
     return value
 
 

@@ -10,10 +10,45 @@ message naming the rule, instead of misbehaving at 3 a.m.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from hosted_engine.errors import TimingError
+
+# Every timing lies in [MIN_SECONDS, MAX_SECONDS]. Zero, negative, NaN and infinite values
+# are refused (``inf`` once made a dead host never go stale), and so are values no one
+# means: above a day a value is a typo, and ``1e10`` used to pass this check only to blow
+# up later in ``threading.Event.wait`` ("timeout value is too large"). Below 10 ms a
+# period is a busy loop.
+MIN_SECONDS = 0.01
+MAX_SECONDS = 86400.0
+# a plain decimal number: no "inf", "nan", "1_0", hex or non-ASCII digits
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9]+(?:[eE][-+]?[0-9]+)?")
+
+
+def check_seconds(name: str, value: float) -> float:
+    """``value`` when it is a usable duration for ``timing.<name>``; TimingError otherwise."""
+    if not (math.isfinite(value) and MIN_SECONDS <= value <= MAX_SECONDS):
+        raise TimingError(
+            f"timing.{name} must be a number of seconds from {MIN_SECONDS:g} to "
+            f"{MAX_SECONDS:g} (got {value:g})"
+        )
+    return value
+
+
+def parse_seconds(name: str, raw: str | float) -> float:
+    """A ``timing.<name>`` value as written in hosted-engine.conf (or already a number)."""
+    if isinstance(raw, bool):
+        raise TimingError(f"timing.{name} must be a number (got {raw!r})")
+    if isinstance(raw, int | float):
+        return check_seconds(name, float(raw))
+    text = raw.strip()
+    if not _NUMBER.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise TimingError(f"timing.{name} must be a number of seconds (got {shown!r})")
+    return check_seconds(name, float(text))
 
 
 @dataclass(frozen=True)
@@ -44,9 +79,7 @@ class Timing:
     def validate(self) -> Timing:
         """Refuse combinations that cannot work; returns self for chaining."""
         for f in fields(self):
-            value = getattr(self, f.name)
-            if not value > 0:
-                raise TimingError(f"timing {f.name} must be > 0 (got {value})")
+            check_seconds(f.name, getattr(self, f.name))
         rules: list[tuple[bool, str]] = [
             (
                 self.host_alive_timeout >= 3 * self.publish_period,
@@ -106,7 +139,8 @@ class Timing:
         return self
 
     def with_overrides(self, overrides: Mapping[str, str | float]) -> Timing:
-        """Apply ``{field: value}`` overrides, rejecting unknown names and non-numbers."""
+        """Apply ``{field: value}`` overrides, rejecting unknown names and values that are
+        not a number of seconds within the bounds."""
         known = {f.name for f in fields(self)}
         changes: dict[str, float] = {}
         for name, raw in overrides.items():
@@ -114,10 +148,7 @@ class Timing:
                 raise TimingError(
                     f"unknown timing setting {name!r}; known: {', '.join(sorted(known))}"
                 )
-            try:
-                changes[name] = float(raw)
-            except ValueError:
-                raise TimingError(f"timing {name} must be a number (got {raw!r})") from None
+            changes[name] = parse_seconds(name, raw)
         return dataclasses.replace(self, **changes)
 
 

@@ -2,7 +2,8 @@
 
 A lab host is its broker, its agent and, while it runs the engine VM, the VM supervisor
 and payload. They are found by the host directory on their command line (the payload by
-being the supervisor's child), so the lab needs no pid files that could go stale.
+being the supervisor's child), so the lab needs no pid files that could go stale. The
+directory is matched as a path, never as a substring: host1's is a prefix of host10's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import psutil
 
@@ -59,13 +60,29 @@ def start_daemon(lab_dir: Path, host_id: int, kind: str) -> int:
     return proc.pid
 
 
+def _in_dir(arg: str, directory: PurePosixPath) -> bool:
+    """Whether a command-line argument names ``directory`` or a path under it, compared
+    path component by component: ``.../host1`` is not a prefix of ``.../host10/...``. An
+    option's value counts too (``--run-dir=<path>``)."""
+    candidates = [arg]
+    if arg.startswith("-") and "=" in arg:
+        candidates.append(arg.partition("=")[2])
+    for candidate in candidates:
+        if not candidate.startswith("/"):
+            continue  # the lab starts everything with absolute paths
+        path = PurePosixPath(candidate)
+        if path == directory or directory in path.parents:
+            return True
+    return False
+
+
 def host_processes(lab_dir: Path, host_id: int) -> dict[str, list[psutil.Process]]:
     """``{"broker": [...], "agent": [...], "vm": [...]}`` of one host, alive ones only."""
-    marker = str(host_dir(lab_dir, host_id).resolve())
+    marker = PurePosixPath(host_dir(lab_dir, host_id).resolve())
     found: dict[str, list[psutil.Process]] = {"broker": [], "agent": [], "vm": []}
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
-        if not any(marker in arg for arg in cmdline) or not _alive(proc):
+        if not any(_in_dir(arg, marker) for arg in cmdline) or not _alive(proc):
             continue
         if DAEMONS["broker"] in cmdline:
             found["broker"].append(proc)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hosted_engine.errors import ConcurrentChangeError, ConfigArchiveError
+from hosted_engine.files import regular
 from hosted_engine.files.atomic import Checkpoint, no_checkpoint
 from hosted_engine.storage import shared_tar
 from hosted_engine.storage.shared_tar import TarLimits, sha256
@@ -87,9 +88,7 @@ class ConfigArchive:
 
     def read_raw(self) -> bytes:
         """The archive's bytes, unchecked (but never more than the size limit)."""
-        data = shared_tar.read_bounded(
-            self.path, MAX_ARCHIVE_BYTES, ConfigArchiveError, regular_only=True
-        )
+        data = regular.read_bounded(self.path, MAX_ARCHIVE_BYTES, ConfigArchiveError)
         if data is None:
             raise ConfigArchiveError(
                 f"no shared configuration archive at {self.path} (was the domain deployed?)"

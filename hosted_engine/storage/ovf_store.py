@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hosted_engine.errors import HostedEngineError, OvfError, OvfStoreError
+from hosted_engine.files import regular
 from hosted_engine.files.atomic import Checkpoint, no_checkpoint
 from hosted_engine.storage import shared_tar
 from hosted_engine.storage.shared_tar import TarLimits, sha256
@@ -143,9 +144,7 @@ class OvfStore:
 
     def _read_copy(self, path: Path) -> StoreCopy:
         try:
-            data = shared_tar.read_bounded(
-                path, LIMITS.total_bytes, OvfStoreError, regular_only=True
-            )
+            data = regular.read_bounded(path, LIMITS.total_bytes, OvfStoreError)
         except OvfStoreError as e:  # unreadable or oversize: the checksum still guards writes
             try:
                 checksum = shared_tar.fingerprint(path, OvfStoreError)

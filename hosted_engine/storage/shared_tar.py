@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hosted_engine.errors import ConcurrentChangeError, HostedEngineError, StorageError
+from hosted_engine.errors import ConcurrentChangeError, StorageError
 from hosted_engine.files.atomic import (
     Checkpoint,
     leftover_temps,
@@ -200,28 +200,6 @@ def _open_regular(path: Path) -> io.BufferedReader:
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file")
     return os.fdopen(fd, "rb")
-
-
-def read_bounded(
-    path: Path, limit: int, error: type[HostedEngineError], *, regular_only: bool = False
-) -> bytes | None:
-    """The file's bytes, None when it does not exist; refused when over ``limit``.
-
-    Files on shared storage are read with ``regular_only``: what sits in a tar's place
-    there is refused unless it is a regular file. An admin's own file may be a pipe
-    (``/dev/stdin``, ``<(...)``), so that is the default.
-    """
-    try:
-        with _open_regular(path) if regular_only else path.open("rb") as f:
-            too_big = os.fstat(f.fileno()).st_size > limit
-            data = b"" if too_big else f.read(limit + 1)  # an oversize file is not read
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise error(f"cannot read {path}: {e.strerror}") from None
-    if too_big or len(data) > limit:
-        raise error(f"{path} is more than the {limit} bytes allowed")
-    return data
 
 
 def fingerprint(path: Path, error: type[StorageError]) -> str | None:

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_incoherent_timing_names_the_rule() -> None:
         load_timing("fast", {"host_alive_timeout": "1"})
     with pytest.raises(TimingError, match="vm_shutdown_grace <= engine_stop_timeout"):
         load_timing("default", {"vm_shutdown_grace": "400"})
-    with pytest.raises(TimingError, match="must be > 0"):
+    with pytest.raises(TimingError, match=r"timing\.loop_period must be a number of seconds"):
         load_timing("fast", {"loop_period": "0"})
 
 
@@ -90,3 +91,88 @@ def test_daemons_need_a_vm_id_and_a_health_url() -> None:
         require_daemon_keys(from_values({**MINIMAL, "vmid": "v"}))
     ok = require_daemon_keys(from_values({**MINIMAL, "vmid": "v", "fqdn": "engine.example"}))
     assert ok.health_url == "http://engine.example/ovirt-engine/services/health"
+
+
+# --- numbers: bounded, finite, plain ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "inf",
+        "-inf",
+        "nan",
+        "NaN",
+        "infinity",
+        "1e300",
+        "1e10",
+        "86400.5",
+        "0",
+        "-1",
+        "0.0",
+        "-0.5",
+        "0.001",
+        "1_0",
+        "0x10",
+        "\u0663",
+        "5 s",
+        "",
+    ],
+)
+def test_a_timing_outside_its_bounds_is_refused_naming_the_key(raw: str) -> None:
+    """``timing.*=inf`` was accepted and meant a dead host never goes stale."""
+    with pytest.raises(TimingError, match=r"^<config>: timing\.retry_expiration ") as info:
+        from_values({**MINIMAL, "timing.retry_expiration": raw})
+    assert "timing.retry_expiration" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("raw", [float("inf"), float("nan"), 1e10, 0.0, -3.0, True])
+def test_a_timing_given_as_a_number_is_checked_too(raw: float) -> None:
+    with pytest.raises(TimingError, match=r"timing\.loop_period"):
+        load_timing("default", {"loop_period": raw})
+
+
+def test_a_profile_built_by_hand_is_checked_too() -> None:
+    import dataclasses
+
+    with pytest.raises(TimingError, match=r"timing\.host_alive_timeout"):
+        dataclasses.replace(PROFILES["default"], host_alive_timeout=float("inf")).validate()
+
+
+@pytest.mark.parametrize("raw", ["86400", "1e3", "2.5", ".5", " 600 "])
+def test_plain_numbers_within_bounds_are_accepted(raw: str) -> None:
+    timing = load_timing("default", {"retry_expiration": raw})
+    assert timing.retry_expiration == float(raw)
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "message"),
+    [
+        ("host_id", "2001", "host_id must be between 1 and 2000 (got 2001)"),
+        ("host_id", "-1", "host_id must be between 1 and 2000 (got -1)"),
+        ("host_id", "9" * 5000, "host_id must be between 1 and 2000"),
+        ("host_id", "1_0", "host_id must be a whole number"),
+        ("host_id", "\u0661", "host_id must be a whole number"),
+        ("host_id", "1e3", "host_id must be a whole number"),
+        ("tcp_t_port", "0", "tcp_t_port must be between 1 and 65535 (got 0)"),
+        ("tcp_t_port", "65536", "tcp_t_port must be between 1 and 65535 (got 65536)"),
+        ("tcp_t_port", "http", "tcp_t_port must be a whole number"),
+    ],
+)
+def test_whole_numbers_are_plain_and_in_range(key: str, raw: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        from_values({**MINIMAL, key: raw})
+    assert "\n" not in str(info.value) and len(str(info.value)) < 200
+
+
+def test_ports_within_range_are_accepted() -> None:
+    assert from_values({**MINIMAL, "tcp_t_port": "65535"}).tcp_t_port == 65535
+
+
+@pytest.mark.parametrize("raw", ["inf", "nan", "1e10", "0", "-1"])
+def test_smtp_timeout_is_finite_and_bounded(raw: str) -> None:
+    from hosted_engine.broker.notifications import parse_broker_conf
+
+    with pytest.raises(ValueError, match="smtp-timeout"):
+        parse_broker_conf(f"[email]\nsmtp-timeout = {raw}\n")
