@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hosted_engine.broker.config_cache import OVF_HEADER, ConfigCache
+from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.clock import SystemClock
+from hosted_engine.config.engine_vm import OVF_HEADER
 from hosted_engine.config.host import load_host_config
 from hosted_engine.lab.layout import create_lab, host_config_path
 from hosted_engine.storage.ovf_store import OvfStore, member_name

@@ -21,81 +21,33 @@ content differs.
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import logging
-import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hosted_engine.broker.notifications import STATE_TRANSITION, parse_broker_conf
 from hosted_engine.clock import Clock
+from hosted_engine.config.engine_vm import (
+    SOURCE_VM_CONF,
+    SharedRead,
+    SharedReader,
+    read_cached_definition,
+)
 from hosted_engine.config.host import HostConfig
-from hosted_engine.config.ini import one_line
-from hosted_engine.config.shared import BROKER_MEMBER, HE_SHARED_MEMBER, VM_MEMBER, check_members
-from hosted_engine.errors import ConfigError, HostedEngineError, VmDefinitionError
-from hosted_engine.files import keyvalue, regular
-from hosted_engine.storage.config_archive import ArchiveSnapshot, ConfigArchive
-from hosted_engine.storage.ovf_store import OvfStore
-from hosted_engine.vm.definition import VmDefinition, from_text
+from hosted_engine.config.shared import BROKER_MEMBER, HE_SHARED_MEMBER, VM_MEMBER
+from hosted_engine.errors import ConfigError, HostedEngineError
+from hosted_engine.files import keyvalue
 
 log = logging.getLogger(__name__)
 
-SOURCE_OVF = "ovf"
-SOURCE_VM_CONF = "vm.conf"
-OVF_HEADER = (
-    "# The engine VM definition, made by the hosted-engine broker from the engine VM's OVF\n"
-    "# in the OVF_STORE. Do not edit: use hosted-engine --set-shared-config KEY VALUE --type=vm.\n"
-    f"# source={SOURCE_OVF}\n"
-)
-_SOURCE_LINE = re.compile(rf"^# source={re.escape(SOURCE_OVF)}$", re.MULTILINE)
 FALLBACK_MESSAGE = (
     "Unable to identify the OVF_STORE volume, falling back to initial vm.conf. Please ensure "
     "the engine has exported the engine VM's OVF to the OVF_STORE"
 )
 FALLBACK_LOG_PERIOD = 300.0
-
-
-def broker_settings(text: str) -> dict[str, str]:
-    """broker.conf as the notifier reads it: the shared-config model's broker validator."""
-    try:
-        conf = parse_broker_conf(text)
-    except (ValueError, configparser.Error) as e:
-        raise ConfigError(f"broker.conf: {one_line(e)}") from None
-    return {**conf.template_fields(), STATE_TRANSITION: conf.state_transition}
-
-
-@dataclass(frozen=True)
-class SourcedDefinition:
-    """An engine VM definition, where it came from, and the vm.conf text that carries it."""
-
-    definition: VmDefinition
-    source: str  # SOURCE_OVF or SOURCE_VM_CONF
-    text: str
-    warning: str | None = None  # e.g. a corrupt OVF_STORE copy, the other one used
-
-
-def read_cached_definition(path: Path) -> SourcedDefinition:
-    """The definition in a cached vm.conf (or any vm.conf): the one the agent starts."""
-    text = regular.read_text(path, VmDefinitionError)  # never a hang on a FIFO
-    if text is None:
-        raise VmDefinitionError(f"cannot read {path}: No such file or directory")
-    definition = from_text(text, str(path))
-    source = SOURCE_OVF if _SOURCE_LINE.search(text) else SOURCE_VM_CONF
-    return SourcedDefinition(definition, source, text)
-
-
-@dataclass(frozen=True)
-class SharedRead:
-    """One read of shared storage: everything a refresh installs."""
-
-    archive: ArchiveSnapshot
-    texts: Mapping[str, str]  # the archive's members, checked
-    vm: SourcedDefinition
-    ovf_error: str | None  # the OVF_STORE could not be used; ``vm`` is the vm.conf fallback
 
 
 @dataclass(frozen=True)
@@ -156,20 +108,9 @@ def _install(path: Path, text: str) -> bool:
 
 
 class ConfigCache:
-    def __init__(
-        self,
-        archive: ConfigArchive,
-        store: OvfStore,
-        vm_id: str | None,
-        files: Mapping[str, Path],
-        check: Callable[[ArchiveSnapshot], Mapping[str, str]],
-        clock: Clock,
-    ) -> None:
-        self._archive = archive
-        self._store = store
-        self._vm_id = vm_id
+    def __init__(self, reader: SharedReader, files: Mapping[str, Path], clock: Clock) -> None:
+        self.reader = reader
         self._files = dict(files)
-        self._check = check
         self._clock = clock
         self._lock = threading.Lock()  # held only to swap the status: status() never waits
         self._refresh_lock = threading.Lock()  # one refresh at a time (storage I/O inside)
@@ -181,38 +122,11 @@ class ConfigCache:
 
     @classmethod
     def for_host(cls, config: HostConfig, clock: Clock) -> ConfigCache:
-        archive = ConfigArchive.in_domain(config.ha_dir)
-
-        def check(snapshot: ArchiveSnapshot) -> Mapping[str, str]:
-            return check_members(snapshot.members, broker_settings, config, str(archive.path))
-
-        store = OvfStore(config.ha_dir)
-        return cls(archive, store, config.vm_id, cache_files(config), check, clock)
+        return cls(SharedReader.for_host(config), cache_files(config), clock)
 
     def status(self) -> CacheStatus:
         with self._lock:
             return self._status
-
-    # --- reading shared storage -------------------------------------------------------------
-    def read(self) -> SharedRead:
-        """Read the archive and the engine VM definition; raises for a bad archive only."""
-        snapshot = self._archive.read()
-        texts = self._check(snapshot)
-        try:
-            vm = self._from_ovf_store()
-        except HostedEngineError as e:
-            return SharedRead(snapshot, texts, _from_vm_conf(texts[VM_MEMBER]), str(e))
-        return SharedRead(snapshot, texts, vm or _from_vm_conf(texts[VM_MEMBER]), None)
-
-    def _from_ovf_store(self) -> SourcedDefinition | None:
-        if self._vm_id is None:
-            return None
-        found = self._store.read().vm_ovf(self._vm_id)
-        if found is None:
-            return None
-        definition = found.definition()
-        warning = "; ".join(found.problems) or None
-        return SourcedDefinition(definition, SOURCE_OVF, definition.to_text(OVF_HEADER), warning)
 
     # --- installing -------------------------------------------------------------------------
     def refresh(self) -> CacheStatus:
@@ -236,7 +150,7 @@ class ConfigCache:
 
     def _refreshed(self, previous: CacheStatus) -> CacheStatus:
         try:
-            shared = self.read()
+            shared = self.reader.read()
             changed = [
                 member
                 for member, path in self._files.items()
@@ -314,8 +228,3 @@ class ConfigCache:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-
-
-def _from_vm_conf(text: str) -> SourcedDefinition:
-    """The archive's vm.conf, as is (``check_members`` has already read it fine)."""
-    return SourcedDefinition(from_text(text), SOURCE_VM_CONF, text)

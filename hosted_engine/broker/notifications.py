@@ -14,7 +14,6 @@ import contextlib
 import email.utils
 import importlib.resources
 import logging
-import math
 import queue
 import re
 import smtplib
@@ -25,84 +24,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from hosted_engine.clock import Clock, SystemClock
+from hosted_engine.config.broker_conf import STATE_TRANSITION, BrokerConf, parse_broker_conf
 from hosted_engine.errors import ConfigError
 from hosted_engine.files import regular
 
 log = logging.getLogger(__name__)
 
-STATE_TRANSITION = "state_transition"
-DEFAULT_STATE_TRANSITION_RULE = "maintenance|start|stop|up|down"
 FAILURE_LOG_INTERVAL = 300.0  # reference log throttling for notify errors
 _HOSTNAME = re.compile(r"[A-Za-z0-9.-]+")
-
-
-@dataclass(frozen=True)
-class BrokerConf:
-    smtp_server: str = "localhost"
-    smtp_port: int = 25
-    smtp_timeout: float = 10.0
-    source_email: str = "root@localhost"
-    destination_emails: tuple[str, ...] = ("root@localhost",)
-    state_transition: str = DEFAULT_STATE_TRANSITION_RULE  # empty: never send
-
-    def wants(self, detail: str) -> bool:
-        """Whether a transition like ``EngineDown-EngineStart`` deserves a mail."""
-        return bool(self.state_transition) and (
-            re.search(self.state_transition, detail, re.IGNORECASE) is not None
-        )
-
-    def template_fields(self) -> dict[str, str]:
-        """The ``[email]`` keys under their file names, as the template refers to them."""
-        return {
-            "smtp-server": self.smtp_server,
-            "smtp-port": str(self.smtp_port),
-            "smtp-timeout": f"{self.smtp_timeout:g}",
-            "source-email": self.source_email,
-            "destination-emails": ", ".join(self.destination_emails),
-        }
-
-
-def parse_broker_conf(text: str) -> BrokerConf:
-    """Raises ValueError (or configparser.Error) naming the bad setting."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    defaults = BrokerConf()
-
-    def get(section: str, key: str, default: str) -> str:
-        return parser.get(section, key, fallback=default).strip()
-
-    port_text = get("email", "smtp-port", str(defaults.smtp_port))
-    timeout_text = get("email", "smtp-timeout", str(defaults.smtp_timeout))
-    try:
-        port, timeout = int(port_text), float(timeout_text)
-    except ValueError:
-        raise ValueError(
-            f"smtp-port must be a whole number and smtp-timeout a number "
-            f"(got {port_text!r}, {timeout_text!r})"
-        ) from None
-    if not 0 < port < 65536 or not (math.isfinite(timeout) and 0.01 <= timeout <= 86400):
-        # an infinite (or 1e10 s) timeout would let a dead relay hold the mail worker
-        raise ValueError(
-            f"smtp-port {port} or smtp-timeout {timeout:g} out of range "
-            "(smtp-port 1..65535, smtp-timeout 0.01..86400 seconds)"
-        )
-    destinations_text = get("email", "destination-emails", ",".join(defaults.destination_emails))
-    destinations = tuple(a for a in re.split(r"\s*,\s*", destinations_text) if a)
-    if not destinations:
-        raise ValueError("destination-emails is empty")
-    rule = get("notify", STATE_TRANSITION, DEFAULT_STATE_TRANSITION_RULE)
-    try:
-        re.compile(rule)
-    except re.error as e:
-        raise ValueError(f"[notify] {STATE_TRANSITION} is not a valid regex: {e}") from None
-    return BrokerConf(
-        smtp_server=get("email", "smtp-server", defaults.smtp_server),
-        smtp_port=port,
-        smtp_timeout=timeout,
-        source_email=get("email", "source-email", defaults.source_email),
-        destination_emails=destinations,
-        state_transition=rule,
-    )
 
 
 def load_broker_conf(path: str | Path) -> BrokerConf:

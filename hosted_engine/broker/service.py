@@ -10,12 +10,12 @@ from typing import Any
 from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.liveness import Liveness
 from hosted_engine.broker.publisher import AgentReport, StatusPublisher
-from hosted_engine.broker.status_view import host_status
 from hosted_engine.broker_contract import BrokerSnapshot, Monitors, Reading, RemoteRecord, VmLease
 from hosted_engine.clock import Clock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import BrokerUnavailableError, MetadataError, UsageError
 from hosted_engine.locking.base import LeaseManager
+from hosted_engine.storage.host_stats import host_status
 from hosted_engine.storage.whiteboard import Whiteboard
 
 log = logging.getLogger(__name__)

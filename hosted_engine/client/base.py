@@ -72,10 +72,9 @@ class ClientBase:
         return Whiteboard(self.config.metadata_path)
 
     def _shared(self) -> SharedConfig:
-        from hosted_engine.broker.config_cache import broker_settings
         from hosted_engine.config.shared import SharedConfig
 
-        return SharedConfig(self.config, broker_settings)
+        return SharedConfig(self.config)
 
     def _require_deployed(self) -> None:
         if not self.config.is_deployed:

@@ -53,7 +53,7 @@ class StatusClient(ClientBase):
                 maintenance = bool(raw.pop("global_maintenance", False))
                 hosts = {int(k): v for k, v in raw.items()}
                 return ClusterStatus(hosts, maintenance, "broker", warnings)
-        from hosted_engine.broker.status_view import host_status
+        from hosted_engine.storage.host_stats import host_status
 
         scan = self._whiteboard().scan()
         return ClusterStatus(

@@ -10,7 +10,7 @@ from hosted_engine.client.base import ClientBase, read_admin_file, save_admin_fi
 from hosted_engine.errors import OvfStoreError, UsageError
 
 if TYPE_CHECKING:
-    from hosted_engine.broker.config_cache import SourcedDefinition
+    from hosted_engine.config.engine_vm import SourcedDefinition
     from hosted_engine.storage.ovf_store import OvfStore
     from hosted_engine.vm.ovf import OvfDocument
 
@@ -20,17 +20,16 @@ class VmDefinitionClient(ClientBase):
         """The definition the agent would start now, and whether it is this host's cached
         copy (False: none yet, so it was read from the storage domain as the broker would).
         """
-        from hosted_engine.broker.config_cache import (
-            ConfigCache,
+        from hosted_engine.config.engine_vm import (
+            SharedReader,
             SourcedDefinition,
             read_cached_definition,
         )
-        from hosted_engine.clock import SystemClock
 
         path = self.config.vm_conf_path
         if path.exists():
             return read_cached_definition(path), True
-        shared = ConfigCache.for_host(self.config, SystemClock()).read()
+        shared = SharedReader.for_host(self.config).read()
         if shared.ovf_error is None:
             return shared.vm, False
         warning = f"the OVF_STORE cannot be used, showing the vm.conf fallback: {shared.ovf_error}"

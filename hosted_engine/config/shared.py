@@ -40,7 +40,6 @@ from hosted_engine import __version__
 from hosted_engine.config.host import HostConfig, config_path
 from hosted_engine.config.shared_formats import (
     BrokerConfFormat,
-    BrokerSettings,
     ConfigFormat,
     HaStateFormat,
     HostConfFormat,
@@ -120,11 +119,11 @@ def _clean_value(key: str, value: str) -> str:
     return value
 
 
-def config_types(config: HostConfig, settings: BrokerSettings) -> tuple[ConfigType, ...]:
+def config_types(config: HostConfig) -> tuple[ConfigType, ...]:
     """The five types of ``config``'s host, in the reference's order."""
     return (
         ConfigType("he_local", HostConfFormat("he_local"), path=config.path or config_path()),
-        ConfigType("broker", BrokerConfFormat(settings), member=BROKER_MEMBER),
+        ConfigType("broker", BrokerConfFormat(), member=BROKER_MEMBER),
         ConfigType("he_shared", HostConfFormat("he_shared"), member=HE_SHARED_MEMBER),
         ConfigType("ha", HaStateFormat(), path=config.ha_state_path),
         ConfigType("vm", VmConfFormat(), member=VM_MEMBER),
@@ -156,16 +155,14 @@ class _Reading:
         return out
 
 
-def check_members(
-    members: Mapping[str, bytes], settings: BrokerSettings, config: HostConfig, source: str
-) -> dict[str, str]:
+def check_members(members: Mapping[str, bytes], config: HostConfig, source: str) -> dict[str, str]:
     """Every member as text, each checked the way its reader will read it.
 
     The archive must also describe *this* deployment: its storage domain and engine VM,
     so an archive from another deployment is never taken for ours.
     """
     texts = {name: _text(name, data, source) for name, data in members.items()}
-    for kind in config_types(config, settings):
+    for kind in config_types(config):
         if kind.member is not None:
             try:
                 kind.format.validate(texts[kind.member])
@@ -183,15 +180,12 @@ def check_members(
 
 
 class SharedConfig:
-    def __init__(
-        self, config: HostConfig, settings: BrokerSettings, archive: ConfigArchive | None = None
-    ) -> None:
+    def __init__(self, config: HostConfig, archive: ConfigArchive | None = None) -> None:
         self.config = config
         self.archive = archive or ConfigArchive.in_domain(config.ha_dir)
         self.ovf_store = OvfStore(config.ha_dir)
-        self._settings = settings
         self._local_lock = config.local_config_lock
-        self._types = {kind.name: kind for kind in config_types(config, settings)}
+        self._types = {kind.name: kind for kind in config_types(config)}
         self._ovf_vm = ConfigType("vm", OvfVmFormat(), in_ovf_store=True)
 
     @property
@@ -290,7 +284,7 @@ class SharedConfig:
         assert snapshot is not None and kind.member is not None
         members = {**snapshot.members, kind.member: new.encode(), VERSION: __version__.encode()}
         try:  # the other members are rewritten too: never as if they were fine when they are not
-            check_members(members, self._settings, self.config, str(self.archive.path))
+            check_members(members, self.config, str(self.archive.path))
         except ConfigArchiveError as e:
             raise ConfigArchiveError(
                 f"cannot set {key}: the archive must be fixed first (--download-shared-config, "
@@ -330,7 +324,7 @@ class SharedConfig:
         The current archive need not be readable: uploading is how a broken one is fixed.
         """
         members = decode(data, source)
-        check_members(members, self._settings, self.config, source)
+        check_members(members, self.config, source)
         try:
             current: ArchiveSnapshot | None = self.archive.read()
         except ConfigArchiveError:

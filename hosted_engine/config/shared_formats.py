@@ -11,20 +11,16 @@ OVF (in the OVF_STORE) and, before there is one, the archive's ``vm.conf``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from hosted_engine.config import ha_state, host, ini
+from hosted_engine.config.broker_conf import broker_settings
 from hosted_engine.errors import ConfigError, OvfEditError, UsageError
 from hosted_engine.files import keyvalue
 from hosted_engine.vm import definition
 
 if TYPE_CHECKING:
     from hosted_engine.vm.ovf import OvfDocument
-
-BrokerSettings = Callable[[str], Mapping[str, str]]
-"""The effective settings of a broker.conf text, defaults filled in, under their file
-names; raises ConfigError (one line) for a text its reader would not accept."""
 
 
 class ConfigFormat(Protocol):
@@ -190,12 +186,9 @@ class BrokerConfFormat:
 
     source = "broker.conf"
 
-    def __init__(self, settings: BrokerSettings) -> None:
-        self._settings = settings
-
     def values(self, text: str) -> dict[str, str]:
         """The seed's keys (what is listed); :meth:`lookup_values` adds oVirt's names."""
-        effective = self._settings(text)
+        effective = broker_settings(text)
         parser = ini.parse(text, self.source)
         values = {}
         for key, section in BROKER_KEYS.items():
@@ -205,7 +198,7 @@ class BrokerConfFormat:
 
     def lookup_values(self, text: str) -> dict[str, str]:
         """Every name a key can be asked for by: the seed's and oVirt's."""
-        effective = self._settings(text)
+        effective = broker_settings(text)
         parser = ini.parse(text, self.source)
         values = self.values(text)
         for alias, (section, option) in BROKER_ALIASES.items():
@@ -220,7 +213,7 @@ class BrokerConfFormat:
         return new
 
     def validate(self, text: str) -> None:
-        self._settings(text)
+        broker_settings(text)
 
 
 # --- the engine VM (vm): vm.conf, or its OVF ---------------------------------------------------

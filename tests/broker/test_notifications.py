@@ -17,15 +17,17 @@ from typing import Any
 import pytest
 
 from hosted_engine.broker.notifications import (
-    DEFAULT_STATE_TRANSITION_RULE,
-    BrokerConf,
     Notifier,
     load_broker_conf,
     load_template,
-    parse_broker_conf,
     render_message,
 )
 from hosted_engine.clock import FakeClock
+from hosted_engine.config.broker_conf import (
+    DEFAULT_STATE_TRANSITION_RULE,
+    BrokerConf,
+    parse_broker_conf,
+)
 
 # --- broker.conf ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from hosted_engine.broker.rpc_server import RpcServer, ServerLimits
 from hosted_engine.broker.service import BrokerService
 from hosted_engine.broker_contract import VmLease
 from hosted_engine.clock import FakeClock, SystemClock
+from hosted_engine.config.engine_vm import SharedReader
 from hosted_engine.config.host import HostConfig, from_values
 from hosted_engine.errors import BrokerUnavailableError, RpcError
 from hosted_engine.jsonrpc import INVALID_PARAMS, RpcClient
@@ -238,7 +239,8 @@ class HangingArchive:
 
 def test_the_config_cache_status_does_not_wait_for_a_refresh() -> None:
     archive = HangingArchive()
-    cache = ConfigCache(archive, None, None, {}, lambda s: {}, FakeClock())  # type: ignore[arg-type]
+    reader = SharedReader(archive, None, None, lambda s: {})  # type: ignore[arg-type]
+    cache = ConfigCache(reader, {}, FakeClock())
     refresher = threading.Thread(target=cache.refresh, daemon=True)
     refresher.start()
     try:

@@ -7,16 +7,11 @@ import logging
 
 import pytest
 
-from hosted_engine.broker.config_cache import (
-    FALLBACK_LOG_PERIOD,
-    FALLBACK_MESSAGE,
-    OVF_HEADER,
-    ConfigCache,
-    read_cached_definition,
-)
+from hosted_engine.broker.config_cache import FALLBACK_LOG_PERIOD, FALLBACK_MESSAGE, ConfigCache
 from hosted_engine.broker.publisher import StatusPublisher
 from hosted_engine.broker.service import BrokerService
 from hosted_engine.clock import FakeClock
+from hosted_engine.config.engine_vm import OVF_HEADER, read_cached_definition
 from hosted_engine.config.host import HostConfig
 from hosted_engine.locking import MemoryLeaseManager
 from hosted_engine.storage.ovf_store import member_name

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from hosted_engine.broker.config_cache import broker_settings
 from hosted_engine.cli.main import main
 from hosted_engine.config.host import CONFIG_ENV, HostConfig, load_host_config
 from hosted_engine.config.shared import SharedConfig
@@ -39,7 +38,7 @@ class LabFiles:
         return ConfigArchive.in_domain(self.config().ha_dir)
 
     def shared(self, host_id: int = 1) -> SharedConfig:
-        return SharedConfig(self.config(host_id), broker_settings)
+        return SharedConfig(self.config(host_id))
 
     def member(self, name: str) -> str:
         return self.archive.read().members[name].decode()

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from hosted_engine.broker.config_cache import broker_settings
 from hosted_engine.config.host import load_host_config
 from hosted_engine.config.shared import SharedConfig
 from hosted_engine.errors import ConcurrentChangeError
@@ -29,7 +28,7 @@ Outcome = tuple[str, str, str, str, str]  # (landed|refused, key, value, before,
 
 
 def _writer(conf: str, key: str, kind: str, values: Sequence[str], start: Any, out: Any) -> None:
-    shared = SharedConfig(load_host_config(conf), broker_settings)
+    shared = SharedConfig(load_host_config(conf))
     outcomes: list[Outcome] = []
     start.wait()
     for value in values:

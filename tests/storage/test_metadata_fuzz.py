@@ -15,9 +15,9 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hosted_engine.broker.status_view import host_status
 from hosted_engine.cli.vm_status import escape
 from hosted_engine.errors import MetadataError
+from hosted_engine.storage.host_stats import host_status
 from hosted_engine.storage.metadata import (
     RECORD_BYTES,
     SLOT_BYTES,

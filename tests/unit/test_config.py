@@ -172,7 +172,7 @@ def test_ports_within_range_are_accepted() -> None:
 
 @pytest.mark.parametrize("raw", ["inf", "nan", "1e10", "0", "-1"])
 def test_smtp_timeout_is_finite_and_bounded(raw: str) -> None:
-    from hosted_engine.broker.notifications import parse_broker_conf
+    from hosted_engine.config.broker_conf import parse_broker_conf
 
     with pytest.raises(ValueError, match="smtp-timeout"):
         parse_broker_conf(f"[email]\nsmtp-timeout = {raw}\n")

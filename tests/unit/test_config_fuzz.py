@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hosted_engine.broker.config_cache import broker_settings
 from hosted_engine.config import ini
+from hosted_engine.config.broker_conf import broker_settings
 from hosted_engine.config.host import from_values
 from hosted_engine.config.shared_formats import HaStateFormat
 from hosted_engine.config.timing import MAX_SECONDS, MIN_SECONDS, load_timing, parse_seconds
