@@ -9,22 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hosted_engine.broker_contract import BrokerSnapshot
+from hosted_engine.broker_contract import BrokerSnapshot, RemoteRecord
 from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
-
-
-@dataclass(frozen=True)
-class RemoteHost:
-    """Another host's record from shared metadata, with the broker's liveness verdict."""
-
-    host_id: int
-    hostname: str
-    score: int
-    engine: EngineStatus
-    alive: bool  # its timestamp changed recently, judged on this host's own monotonic clock
-    maintenance: bool
-    stopped: bool
-    state: str | None
 
 
 @dataclass(frozen=True)
@@ -36,7 +22,7 @@ class Snapshot:
     local_engine: EngineStatus
     local_maintenance: bool
     global_maintenance: bool
-    remotes: tuple[RemoteHost, ...]
+    remotes: tuple[RemoteRecord, ...]
     # True: nobody holds the engine VM lease, so no engine VM runs anywhere right now.
     # None: could not tell. See _counted_remotes in states.py for what it changes.
     vm_lease_free: bool | None
@@ -54,7 +40,7 @@ class Snapshot:
     local_engine_measured_at: float | None = None
 
     @property
-    def alive_remotes(self) -> tuple[RemoteHost, ...]:
+    def alive_remotes(self) -> tuple[RemoteRecord, ...]:
         """Only live hosts take part in elections; a stale record says nothing current."""
         return tuple(r for r in self.remotes if r.alive)
 
@@ -82,19 +68,7 @@ def build_snapshot(
         local_engine=m.engine_health.value or UNKNOWN_ENGINE_STATUS,
         local_maintenance=local_maintenance,
         global_maintenance=bool(broker.global_maintenance),
-        remotes=tuple(
-            RemoteHost(
-                host_id=h.host_id,
-                hostname=h.hostname,
-                score=h.score,
-                engine=h.engine,
-                alive=h.alive,
-                maintenance=h.maintenance,
-                stopped=h.stopped,
-                state=h.state,
-            )
-            for h in broker.hosts
-        ),
+        remotes=broker.hosts,
         vm_lease_free=lease.free,
         vm_lease_holder=lease.holder_host_id if lease.known else None,
         local_engine_measured_at=m.engine_health.measured_at,

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 from hosted_engine.agent.fsm import Action, AgentState, Decision, Outcome, StateName
 from hosted_engine.agent.score import ScoreWeights, compute_score
-from hosted_engine.agent.snapshot import RemoteHost, Snapshot
+from hosted_engine.agent.snapshot import Snapshot
+from hosted_engine.broker_contract import RemoteRecord
 from hosted_engine.config.timing import Timing
 from hosted_engine.vm.engine_status import EngineStatus
 
@@ -129,7 +130,7 @@ class _View:
     snap: Snapshot
     timing: Timing
     weights: ScoreWeights
-    remotes: tuple[RemoteHost, ...]  # the alive remote hosts that count in this state
+    remotes: tuple[RemoteRecord, ...]  # the alive remote hosts that count in this state
     my_score: int
 
     @property
@@ -137,7 +138,7 @@ class _View:
         return self.snap.local_engine
 
     @property
-    def engine_elsewhere(self) -> RemoteHost | None:
+    def engine_elsewhere(self) -> RemoteRecord | None:
         """The remote host whose engine ranks above ours (this host wins ties), if any."""
         best = max(self.remotes, key=lambda r: r.engine.rank, default=None)
         return best if best is not None and best.engine.rank > self.local.rank else None
@@ -148,7 +149,7 @@ class _View:
         return self.local if elsewhere is None else elsewhere.engine
 
     @property
-    def best_score_host(self) -> RemoteHost | None:
+    def best_score_host(self) -> RemoteRecord | None:
         """The best-scoring remote host; one with score 0 is out of the race (1.4)."""
         best = max(self.remotes, key=lambda r: r.score, default=None)
         return best if best is not None and best.score > 0 else None
@@ -235,7 +236,7 @@ def _forget_old_failures(state: AgentState, now: float, timing: Timing) -> Agent
     return state
 
 
-def _counted_remotes(snap: Snapshot) -> tuple[RemoteHost, ...]:
+def _counted_remotes(snap: Snapshot) -> tuple[RemoteRecord, ...]:
     """The alive remote hosts, minus any whose record claims a running engine VM that the
     VM lease contradicts: no VM runs without the lease, so while the lease is free, or
     held for another host, that record is out of date (the host died, or its VM did,
@@ -279,7 +280,7 @@ def _metadata(state: AgentState, now: float, timing: Timing) -> dict[str, str]:
     return {"timeout": str(max(0, math.ceil(left)))}
 
 
-def _host(r: RemoteHost) -> str:
+def _host(r: RemoteRecord) -> str:
     return f"{r.hostname} (id {r.host_id})"
 
 
@@ -398,7 +399,7 @@ def _engine_up(v: _View) -> _Step:
     return _Step(None, "engine VM up on this host")
 
 
-def _rival(v: _View) -> RemoteHost | None:
+def _rival(v: _View) -> RemoteRecord | None:
     """The alive remote host that beats our score by the restart threshold, if any."""
     rival = v.best_score_host
     if rival is not None and rival.score >= v.my_score + v.weights.restart_threshold_score:

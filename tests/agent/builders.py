@@ -6,8 +6,9 @@ from dataclasses import fields, replace
 from typing import Any
 
 from hosted_engine.agent.score import ScoreWeights
-from hosted_engine.agent.snapshot import RemoteHost, Snapshot
+from hosted_engine.agent.snapshot import Snapshot
 from hosted_engine.agent.states import Action, AgentState, Decision, StateName, decide
+from hosted_engine.broker_contract import RemoteRecord
 from hosted_engine.config.timing import PROFILES, Timing
 from hosted_engine.vm.engine_status import EngineStatus
 
@@ -44,19 +45,19 @@ _HEALTHY = Snapshot(
 )
 
 
-def snap(*remotes: RemoteHost, **overrides: Any) -> Snapshot:
+def snap(*remotes: RemoteRecord, **overrides: Any) -> Snapshot:
     """A healthy host 1 with no engine VM, seeing ``remotes``; score 3400 in any normal state."""
     return replace(_HEALTHY, remotes=remotes, **overrides)
 
 
-def local(engine: EngineStatus, *remotes: RemoteHost, **overrides: Any) -> Snapshot:
+def local(engine: EngineStatus, *remotes: RemoteRecord, **overrides: Any) -> Snapshot:
     """``snap`` with this host's engine VM in state ``engine``."""
     return snap(*remotes, local_engine=engine, **overrides)
 
 
-def remote(host_id: int = 2, **overrides: Any) -> RemoteHost:
+def remote(host_id: int = 2, **overrides: Any) -> RemoteRecord:
     """A live, full-score remote host with no engine VM."""
-    host = RemoteHost(
+    host = RemoteRecord(
         host_id=host_id,
         hostname=f"host{host_id}",
         score=3400,

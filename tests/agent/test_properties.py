@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hosted_engine.agent.snapshot import RemoteHost, Snapshot
+from hosted_engine.agent.snapshot import Snapshot
 from hosted_engine.agent.states import Action, AgentState, Outcome, StateName, after_action
+from hosted_engine.broker_contract import RemoteRecord
 from hosted_engine.vm.engine_status import EngineStatus
 
 from .builders import WEIGHTS, advance
@@ -25,7 +26,7 @@ engine_statuses = st.builds(
     detail=st.sampled_from(["Up", "Powering up", "Paused", "Down", "unknown"]),
 )
 remote_hosts = st.builds(
-    RemoteHost,
+    RemoteRecord,
     host_id=st.integers(2, 2000),
     hostname=st.text(max_size=10),
     score=st.integers(0, 3400),
