@@ -147,8 +147,9 @@ def test_a_hung_storage_call_gets_a_deadline_error_and_threads_stay_bounded(
 ) -> None:
     broker.publisher.publish_once()
     broker.board.hang.set()
-    threads = threading.active_count()
     clients = [RpcClient(broker.config.broker_socket, timeout=5) for _ in range(6)]
+    assert clients[0].call("ping") == "pong"  # the server has started its worker pools
+    threads = threading.active_count()
     for client in clients:
         started = time.monotonic()
         with pytest.raises(BrokerUnavailableError, match="deadline"):
