@@ -23,3 +23,16 @@ def is_printable_line(value: str) -> bool:
     """Whether ``value`` is one line of printable text: no NUL, no line separator of any
     kind, no other control or format character, no lone surrogate (undecodable input)."""
     return value.isprintable()
+
+
+# Every slot is written by another host, so nothing from one may reach the terminal raw:
+# an escape sequence could rewrite the screen, a line break could fake a whole host
+# block. C0, DEL and C1 controls and the Unicode line and paragraph separators are shown
+# as \xHH / \uHHHH escapes; everything else (backslashes included) prints as written.
+_CONTROLS = [*range(0x20), *range(0x7F, 0xA0)]
+_ESCAPES = {c: f"\\x{c:02x}" for c in _CONTROLS} | {c: f"\\u{c:04x}" for c in (0x2028, 0x2029)}
+
+
+def terminal_line(value: object) -> str:
+    """``value`` as one line of plain text, safe to print on a terminal."""
+    return str(value).translate(_ESCAPES)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hosted_engine.files.text import terminal_line
+
 
 def render(status: dict[str, Any]) -> str:
     engine = "healthy" if status["engine_healthy"] else "NOT healthy"
@@ -23,8 +25,9 @@ def render(status: dict[str, Any]) -> str:
             if h["live"] is not False
             else "stale"
         )
+        state = terminal_line(h["state"] or "-")  # from the host's slot: never raw
         lines.append(
-            f"{h['id']:<6}{h['broker']:<9}{h['agent']:<9}{vm:<5}{h['state'] or '-':<24}"
+            f"{h['id']:<6}{h['broker']:<9}{h['agent']:<9}{vm:<5}{state:<24}"
             f"{h['score'] if h['score'] is not None else '-':>6}  {health}"
         )
     return "\n".join(lines)

@@ -106,3 +106,29 @@ def test_an_argument_names_the_host_dir_by_path_components(arg: str, matches: bo
     from pathlib import PurePosixPath
 
     assert processes._in_dir(arg, PurePosixPath("/lab/hosts/host1")) is matches
+
+
+def test_the_lab_view_escapes_what_a_slot_says() -> None:
+    from hosted_engine.lab.view import render
+
+    status = {
+        "engine_healthy": True,
+        "engine_host": 1,
+        "dir": "/lab",
+        "profile": "fast",
+        "engine_url": "http://x/",
+        "hosts": [
+            {
+                "id": 1,
+                "broker": "up",
+                "agent": "up",
+                "live": True,
+                "engine": {"vm": "up", "health": "good"},
+                "state": "EngineUp\x1b[2J\n2     up",
+                "score": 3400,
+            }
+        ],
+    }
+    screen = render(status)
+    assert "\x1b" not in screen and len(screen.splitlines()) == 5
+    assert "EngineUp\\x1b[2J\\x0a2" in screen

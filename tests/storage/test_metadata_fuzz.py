@@ -15,8 +15,8 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hosted_engine.cli.vm_status import escape
 from hosted_engine.errors import MetadataError
+from hosted_engine.files.text import terminal_line
 from hosted_engine.storage.host_stats import host_status
 from hosted_engine.storage.metadata import (
     RECORD_BYTES,
@@ -98,7 +98,7 @@ def test_mutated_slots_decode_or_fail_typed(
     if decoded is not None:
         view = host_status(decoded, None)
         json.dumps(view, allow_nan=False)  # --json stays JSON
-        assert "\n" not in escape(decoded.hostname)
+        assert "\n" not in terminal_line(decoded.hostname)
 
 
 @FUZZ
