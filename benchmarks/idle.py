@@ -1,6 +1,8 @@
 """Idle cost of the daemons: CPU and memory of each broker and agent of a quiet cluster.
 
-Brings up a 3-host lab in the default (production) profile, waits until it is settled,
+Brings up a 3-host lab in the default (production) profile (``--hosts``, ``--profile``:
+a fast-profile run does its periodic work ten times as often, which magnifies a leak per
+period), waits until it is settled,
 then every ``--interval`` seconds samples each broker's and agent's CPU time (user + sys)
 and RSS with psutil. Reports, per process and per host (broker + agent together), the
 average CPU in % of one core, the RSS at the start and the end, and the RSS growth per
@@ -10,6 +12,7 @@ keeps its slope; a warm-up flattens out). Bounded histories fill for their first
 the steady state after them.
 
     python benchmarks/idle.py [--minutes M] [--interval S] [--warmup S] [--csv FILE]
+                              [--hosts N] [--profile default|fast]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import _lab
 import psutil
 from _lab import log, table, verdict
 
+from hosted_engine.config.timing import PROFILES
 from hosted_engine.errors import HostedEngineError
 from hosted_engine.lab import processes
 from hosted_engine.lab.cluster import Lab
@@ -91,9 +95,9 @@ def _slope(at: list[float], rss: list[int]) -> float:
     return statistics.linear_regression(x, y).slope
 
 
-def find_tracks(lab: Lab) -> list[Track]:
+def find_tracks(lab: Lab, hosts: int) -> list[Track]:
     tracks = []
-    for host_id in range(1, HOSTS + 1):
+    for host_id in range(1, hosts + 1):
         found = processes.host_processes(lab.dir, host_id)
         for kind in ("broker", "agent"):
             if len(found[kind]) != 1:
@@ -127,7 +131,7 @@ def growth_limit(minutes: float) -> float:
     return max(1.0, PAGE_KB / minutes) if minutes > 0 else float("inf")
 
 
-def report(tracks: list[Track], minutes: float) -> None:
+def report(tracks: list[Track], minutes: float, profile: str) -> None:
     limit = growth_limit(minutes)
     rows = []
     for t in tracks:
@@ -151,7 +155,7 @@ def report(tracks: list[Track], minutes: float) -> None:
         log(f"  note: host {t.host_id} {t.kind}: {t.children_cpu:.2f} s CPU in waited children")
 
     rows = []
-    for host_id in range(1, HOSTS + 1):
+    for host_id in sorted({t.host_id for t in tracks}):
         pair = [t for t in tracks if t.host_id == host_id]
         cpu = sum(t.cpu_percent for t in pair)
         rss = sum(t.rss[-1] for t in pair) / 2**20
@@ -171,7 +175,7 @@ def report(tracks: list[Track], minutes: float) -> None:
         f"RSS growth none (taken as <= {limit:.2f} KB/min for this run length); "
         "oVirt leaked 7.3 KB/min"
     )
-    log(table(rows, ["figure (default profile, idle)", "CPU", "RSS at end", "RSS growth"]))
+    log(table(rows, [f"figure ({profile} profile, idle)", "CPU", "RSS at end", "RSS growth"]))
     worst = max(tracks, key=lambda t: t.growth_kb_per_min)
     log(
         f"worst single process: host {worst.host_id} {worst.kind} "
@@ -198,21 +202,30 @@ def main() -> int:
     parser.add_argument(
         "--warmup", type=float, default=30.0, help="seconds to wait once settled, unsampled"
     )
+    parser.add_argument("--hosts", type=int, default=HOSTS, help="hosts in the lab")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="default", help="the lab's timing profile"
+    )
     parser.add_argument("--keep-dir", action="store_true", help="keep the lab dir (its logs)")
     parser.add_argument("--csv", type=Path, help="also write every sample to this CSV file")
     args = parser.parse_args()
+    if args.hosts < 1:
+        parser.error("--hosts must be at least 1")
 
     tracks: list[Track] = []
     try:
-        with _lab.temp_lab(HOSTS, "default", keep_dir=args.keep_dir) as lab:
+        with _lab.temp_lab(args.hosts, args.profile, keep_dir=args.keep_dir) as lab:
             timing = _lab.timing_of(lab)
-            waited = _lab.wait_settled(lab, 300.0, 2 * timing.loop_period, 1.0)
+            # one host has nobody to stand by for it
+            waited = _lab.wait_settled(
+                lab, 300.0, 2 * timing.loop_period, 1.0, need_standby=args.hosts > 1
+            )
             log(f"settled {waited:.1f} s after up; warm-up {args.warmup:.0f} s")
             time.sleep(args.warmup)
-            tracks = find_tracks(lab)
+            tracks = find_tracks(lab, args.hosts)
             log(f"sampling {len(tracks)} processes every {args.interval:g} s")
             measure(tracks, args.minutes, args.interval)
-            reason = _lab.unsettled_reason(lab)
+            reason = _lab.unsettled_reason(lab, need_standby=args.hosts > 1)
             if reason is not None:
                 log(f"note: at the end the cluster was not settled: {reason}")
     except (TimeoutError, RuntimeError, HostedEngineError) as e:
@@ -223,7 +236,7 @@ def main() -> int:
     if usable and args.csv is not None:
         write_csv(args.csv, usable)
     if usable:
-        report(usable, max(t.minutes for t in usable))
+        report(usable, max(t.minutes for t in usable), args.profile)
     else:
         log("no samples")
     return 0

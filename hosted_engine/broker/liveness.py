@@ -44,6 +44,11 @@ class LivenessTracker:
         for gone in set(self._seen) - set(timestamps):
             del self._seen[gone]  # slot cleaned: forget it
 
+    @property
+    def watched(self) -> frozenset[int]:
+        """The hosts watched now: the slots of the latest read, never those cleaned since."""
+        return frozenset(self._seen)
+
     def status(self, host_id: int, now: float) -> Liveness:
         seen = self._seen.get(host_id)
         if seen is None:

@@ -88,6 +88,8 @@ def test_hung_io_fails_within_the_limit_and_does_not_pile_up() -> None:
         assert len(started) == 1
     finally:
         release.set()
+        monitor.worker.wait_free(5)
+        monitor.close()
 
 
 def test_io_slower_than_the_limit_fails() -> None:
@@ -107,9 +109,50 @@ def test_recovers_once_the_hung_io_returns() -> None:
             finished.set()
 
     monitor = StorageDomainMonitor(io, 0.1, SystemClock())
-    failure_of(monitor)
-    release.set()
-    assert finished.wait(5)
-    assert monitor._pending is not None
-    monitor._pending.join(5)  # the I/O thread ends just after the I/O returns
+    try:
+        failure_of(monitor)
+        release.set()
+        assert finished.wait(5)
+        assert monitor.worker.wait_free(5)  # the worker is free just after the I/O returns
+        assert monitor.measure() is True
+        assert len(calls) == 2
+    finally:
+        monitor.close()
+
+
+def test_every_probe_runs_on_one_long_lived_thread(domain: Path) -> None:
+    """A thread per probe started (and glibc gave an arena to) a new thread every period."""
+    threads: set[int] = set()
+    metadata = domain / "ha_agent" / "hosted-engine.metadata"
+
+    def io() -> None:
+        threads.add(threading.get_ident())
+        read_direct(metadata)
+
+    monitor = StorageDomainMonitor(io, 5.0, SystemClock())
+    before = threading.active_count()
+    try:
+        for _ in range(50):
+            assert monitor.measure() is True
+        assert len(threads) == 1
+        assert threading.get_ident() not in threads
+        assert threading.active_count() == before + 1
+    finally:
+        monitor.close()
+    assert threading.active_count() == before  # close() ends the idle worker
+
+
+def test_a_closed_monitor_probes_again_on_a_new_thread() -> None:
+    """A monitor runner may be started again after a stop (which closes its monitors)."""
+    threads: list[int] = []
+    monitor = StorageDomainMonitor(
+        lambda: threads.append(threading.get_ident()), 1.0, SystemClock()
+    )
+    before = threading.active_count()
     assert monitor.measure() is True
+    monitor.close()
+    assert threading.active_count() == before
+    assert monitor.measure() is True
+    monitor.close()
+    assert len(threads) == 2
+    assert threading.active_count() == before

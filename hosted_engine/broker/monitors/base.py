@@ -122,7 +122,18 @@ class MonitorRunner:
         if stuck:
             log.warning("monitors still measuring at stop: %s", ", ".join(stuck))
         self._threads = []
+        self._close_monitors()
         return stuck
+
+    def _close_monitors(self) -> None:
+        """Let go of what monitors hold between measurements (a probe's worker thread)."""
+        for monitor in self._monitors.values():
+            close = getattr(monitor, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as e:
+                    log.warning("monitor %s did not close: %s", monitor.name, e)
 
     def values(self) -> dict[str, MonitorReading[Any]]:
         with self._lock:

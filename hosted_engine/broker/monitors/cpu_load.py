@@ -75,6 +75,11 @@ class CpuLoadMonitor:
         self._previous = cpu_times()
         self.last_sample: float | None = None
 
+    @property
+    def samples(self) -> int:
+        """Samples held for the average: bounded by the window, whatever the uptime."""
+        return len(self._history)
+
     def measure(self) -> float:
         stats = self._backend.stats()  # first: if it raises, no CPU interval is consumed
         busy, total = self._cpu_times()

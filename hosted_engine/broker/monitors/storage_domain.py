@@ -2,8 +2,12 @@
 
 The reference asked VDSM and then tested the *string* it got back, so a failed domain
 still passed (D2). Here the check does I/O and a failure is ``False`` with its reason.
-The I/O runs on a throw-away daemon thread: on a hung NFS mount it can block in the
-kernel indefinitely, and only that thread may hang, never the monitor or the broker.
+The I/O runs on one long-lived daemon thread of its own: on a hung NFS mount it can
+block in the kernel indefinitely, and only that thread may hang, never the monitor or the
+broker. While it hangs no second one is started; once it returns it takes the next probe.
+(A thread per probe, as before, made the broker start and tear down a thread every monitor
+period for its whole life: a thread's stack, its interpreter state and, with glibc, a
+malloc arena handed to it, all for 16 bytes of I/O.)
 """
 
 from __future__ import annotations
@@ -60,6 +64,82 @@ def check_domain(metadata_path: Path, domain_dir: Path, host_id: int) -> None:
     write_and_read_back(probe_dir / f"he-probe-host-{host_id}", os.urandom(16).hex().encode())
 
 
+class _Probe:
+    """One probe handed to the worker: done once the I/O returned, with its error."""
+
+    __slots__ = ("done", "error", "started")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+
+class ProbeWorker:
+    """Runs ``io`` on one daemon thread, one probe at a time, for as long as it lives."""
+
+    def __init__(self, io: Callable[[], None], name: str = "storage-domain-io") -> None:
+        self._io = io
+        self._name = name
+        self._cond = threading.Condition()
+        self._waiting: _Probe | None = None  # handed over, not yet taken by the thread
+        self._running: _Probe | None = None  # handed over and not finished
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def busy(self) -> _Probe | None:
+        """The probe still running (a hung mount), or None when the worker is free."""
+        with self._cond:
+            return self._running
+
+    def submit(self, started: float) -> _Probe:
+        """Hand a probe to the thread (started on first use); the worker must be free."""
+        probe = _Probe(started)
+        with self._cond:
+            if self._running is not None:
+                raise RuntimeError("the storage probe worker is busy")
+            self._closed = False  # a monitor runner started again after a stop
+            self._running = self._waiting = probe
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return probe
+
+    def wait_free(self, timeout: float) -> bool:
+        """Wait until no probe is running; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._running is None, timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._waiting is not None or self._closed)
+                if self._waiting is None:  # closed
+                    self._thread = None
+                    return
+                probe, self._waiting = self._waiting, None
+            assert probe is not None
+            try:
+                self._io()
+            except BaseException as e:  # reported by the monitor, never the thread's end
+                probe.error = e
+            with self._cond:
+                self._running = None
+                self._cond.notify_all()
+            probe.done.set()
+
+    def close(self) -> None:
+        """Let the thread end (the next probe starts another); one stuck in the I/O ends
+        when the I/O returns."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and self.busy() is None:
+            thread.join(1.0)
+
+
 class StorageDomainMonitor:
     """Value True iff the domain answered correctly within ``latency_limit`` seconds."""
 
@@ -67,11 +147,9 @@ class StorageDomainMonitor:
     initial = None
 
     def __init__(self, io: Callable[[], None], latency_limit: float, clock: Clock) -> None:
-        self._io = io
+        self._worker = ProbeWorker(io)
         self._latency_limit = latency_limit
         self._clock = clock
-        self._pending: threading.Thread | None = None
-        self._pending_since = 0.0
 
     @classmethod
     def for_domain(
@@ -79,32 +157,29 @@ class StorageDomainMonitor:
     ) -> StorageDomainMonitor:
         return cls(lambda: check_domain(metadata_path, domain_dir, host_id), latency_limit, clock)
 
+    @property
+    def worker(self) -> ProbeWorker:
+        return self._worker
+
     def measure(self) -> bool:
-        if self._pending is not None and self._pending.is_alive():
+        stuck = self._worker.busy()
+        if stuck is not None:
             # Do not pile up threads behind a hung mount: one stuck check is enough.
-            stuck = self._clock.monotonic() - self._pending_since
-            raise Degraded(False, f"storage I/O still blocked after {stuck:.1f}s")
-        outcome: list[BaseException | None] = []
-
-        def run() -> None:
-            try:
-                self._io()
-                outcome.append(None)
-            except BaseException as e:
-                outcome.append(e)
-
-        self._pending = threading.Thread(target=run, name="storage-domain-io", daemon=True)
-        self._pending_since = started = self._clock.monotonic()
-        self._pending.start()
-        self._pending.join(self._latency_limit)
+            blocked = self._clock.monotonic() - stuck.started
+            raise Degraded(False, f"storage I/O still blocked after {blocked:.1f}s")
+        started = self._clock.monotonic()
+        probe = self._worker.submit(started)
+        finished = probe.done.wait(self._latency_limit)
         elapsed = self._clock.monotonic() - started
-        if not outcome:
+        if not finished:
             raise Degraded(False, f"storage I/O did not finish within {self._latency_limit:g}s")
-        error = outcome[0]
-        if error is not None:
-            raise Degraded(False, f"storage I/O failed: {error}")
+        if probe.error is not None:
+            raise Degraded(False, f"storage I/O failed: {probe.error}")
         if elapsed > self._latency_limit:
             raise Degraded(
                 False, f"storage I/O took {elapsed:.1f}s (limit {self._latency_limit:g}s)"
             )
         return True
+
+    def close(self) -> None:
+        self._worker.close()
