@@ -16,6 +16,8 @@ from hosted_engine.errors import ConfigError
 
 STATE_TRANSITION = "state_transition"
 DEFAULT_STATE_TRANSITION_RULE = "maintenance|start|stop|up|down"
+_PORT = re.compile(r"[0-9]{1,5}")
+_SECONDS = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,13 @@ def parse_broker_conf(text: str) -> BrokerConf:
 
     port_text = get("email", "smtp-port", str(defaults.smtp_port))
     timeout_text = get("email", "smtp-timeout", str(defaults.smtp_timeout))
-    try:
-        port, timeout = int(port_text), float(timeout_text)
-    except ValueError:
+    # plain ASCII numbers: int() and float() would also take '٢٥', '2_5', ' 25' or 'inf'
+    if not (_PORT.fullmatch(port_text) and _SECONDS.fullmatch(timeout_text)):
         raise ValueError(
             f"smtp-port must be a whole number and smtp-timeout a number "
             f"(got {port_text!r}, {timeout_text!r})"
-        ) from None
+        )
+    port, timeout = int(port_text), float(timeout_text)
     if not 0 < port < 65536 or not (math.isfinite(timeout) and 0.01 <= timeout <= 86400):
         # an infinite (or 1e10 s) timeout would let a dead relay hold the mail worker
         raise ValueError(

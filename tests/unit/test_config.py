@@ -176,3 +176,12 @@ def test_smtp_timeout_is_finite_and_bounded(raw: str) -> None:
 
     with pytest.raises(ValueError, match="smtp-timeout"):
         parse_broker_conf(f"[email]\nsmtp-timeout = {raw}\n")
+
+
+@pytest.mark.parametrize("raw", ["\u0662\u0665", "\uff12\uff15", "2_5", "+25", "0x19", "25.0"])
+def test_smtp_port_is_plain_ascii_digits(raw: str) -> None:
+    from hosted_engine.config.broker_conf import parse_broker_conf
+
+    assert parse_broker_conf("[email]\nsmtp-port = 2525\n").smtp_port == 2525
+    with pytest.raises(ValueError, match="smtp-port must be a whole number"):
+        parse_broker_conf(f"[email]\nsmtp-port = {raw}\n")
