@@ -43,7 +43,8 @@ class ConfigKeyError(ConfigError):
     """
 
     def __init__(self, key: str, available: Mapping[str, Sequence[str]]) -> None:
-        lines = [f"Invalid configuration key {key}.", "Available keys are:"]
+        shown = key if len(key) <= 200 else f"{key[:200]}... ({len(key)} characters)"
+        lines = [f"Invalid configuration key {shown}.", "Available keys are:"]
         lines += [f"{kind} : {sorted(keys)!r}" for kind, keys in available.items()]
         super().__init__("\n".join(lines))
         self.key = key

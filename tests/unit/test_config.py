@@ -185,3 +185,11 @@ def test_smtp_port_is_plain_ascii_digits(raw: str) -> None:
     assert parse_broker_conf("[email]\nsmtp-port = 2525\n").smtp_port == 2525
     with pytest.raises(ValueError, match="smtp-port must be a whole number"):
         parse_broker_conf(f"[email]\nsmtp-port = {raw}\n")
+
+
+def test_an_unknown_key_of_any_length_gives_a_short_message() -> None:
+    from hosted_engine.errors import ConfigKeyError
+
+    first = str(ConfigKeyError("k" * 100_000, {"ha": ["local_maintenance"]})).splitlines()[0]
+    assert len(first) < 300 and first.endswith("(100000 characters).")
+    assert str(ConfigKeyError("fqdnx", {})).startswith("Invalid configuration key fqdnx.\n")
