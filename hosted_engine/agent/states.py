@@ -322,9 +322,7 @@ def _engine_down(v: _View) -> _Step:
     better = f"{_host(rival)} has a better score {rival.score} > mine {v.my_score}"
     if v.snap.vm_lease_free is not True:
         return _Step(None, better)
-    waited = v.snap.now - (
-        v.state.deferred_since if v.state.deferred_since is not None else v.snap.now
-    )
+    waited = v.snap.now - _standing_back_since(v)
     if waited >= free_lease_deferral(v.timing):
         return _Step(
             S.ENGINE_START,
@@ -352,8 +350,11 @@ def free_lease_deferral(timing: Timing) -> float:
 def _deferred_since(v: _View, step: _Step) -> float | None:
     """When EngineDown began standing back for a better host on a free lease; None once
     it stops (the lease was taken, the engine runs, the scores changed, ...)."""
-    if not step.defers:
-        return None
+    return _standing_back_since(v) if step.defers else None
+
+
+def _standing_back_since(v: _View) -> float:
+    """Since when EngineDown has stood back on a free lease; now, if it only starts now."""
     return v.state.deferred_since if v.state.deferred_since is not None else v.snap.now
 
 

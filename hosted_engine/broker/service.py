@@ -221,8 +221,7 @@ class BrokerService:
         return self._notify(event, detail, hostname or self.config.hostname)
 
     def set_global_maintenance(self, enabled: bool) -> bool:
-        if not isinstance(enabled, bool):
-            raise UsageError("enabled must be true or false")
+        enabled = _checked_flag("enabled", enabled)
         return self.whiteboard.update_global(maintenance=enabled).maintenance
 
     def get_health(self) -> dict[str, Any]:

@@ -27,7 +27,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--steps and --runs must be >= 1, --hosts between 1 and 64", file=sys.stderr)
         return 2
     settings = SimSettings(hosts=args.hosts, steps=args.steps, profile=args.profile)
-    logging.getLogger("hosted_engine").setLevel(logging.CRITICAL + 1)  # the trace says enough
+    logger = logging.getLogger("hosted_engine")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)  # the trace says enough
+    try:
+        return _run_seeds(args, settings)
+    finally:
+        logger.setLevel(level)  # main() also runs in-process (tests): leave logging as found
+
+
+def _run_seeds(args: argparse.Namespace, settings: SimSettings) -> int:
     failed = 0
     for seed in range(args.seed, args.seed + args.runs):
         try:
