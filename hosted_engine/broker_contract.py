@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from hosted_engine.errors import ContractError, ContractVersionError
+from hosted_engine.storage.metadata import extra_value
 from hosted_engine.vm.engine_status import EngineStatus
 
 CONTRACT_MAJOR = 1
@@ -441,8 +442,5 @@ class ScoreBreakdown:
 def breakdown_from_extra(extra: str) -> ScoreBreakdown | None:
     """The breakdown in a record's extra metadata text; None when the host published none
     (an older agent, or a silent one whose broker publishes score 0 on its own)."""
-    for line in extra.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key == BREAKDOWN_KEY:
-            return ScoreBreakdown.from_metadata(value)
-    return None
+    value = extra_value(extra, BREAKDOWN_KEY)
+    return None if value is None else ScoreBreakdown.from_metadata(value)

@@ -10,6 +10,7 @@ from hosted_engine.broker_contract import ScoreBreakdown, breakdown_from_extra
 from hosted_engine.client import ClusterStatus
 from hosted_engine.errors import ContractError
 from hosted_engine.files.text import terminal_line
+from hosted_engine.storage.metadata import state_from_extra
 
 LABELS = {
     "host-id": "Host ID",
@@ -66,14 +67,6 @@ def render_json(status: ClusterStatus) -> str:
 # --- --explain: each host's score, term by term ----------------------------------------------
 
 
-def _state(extra: str) -> str | None:
-    for line in extra.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key == "state":
-            return value
-    return None
-
-
 def _breakdown(host: Mapping[str, Any]) -> ScoreBreakdown | str:
     """The host's published breakdown, or why there is none to show."""
     try:
@@ -86,7 +79,7 @@ def _breakdown(host: Mapping[str, Any]) -> ScoreBreakdown | str:
 
 
 def _explain_host(host_id: int, host: Mapping[str, Any]) -> str:
-    state = _state(str(host.get("extra", ""))) or "unknown"
+    state = state_from_extra(str(host.get("extra", ""))) or "unknown"
     stale = " (stale data)" if host.get("live-data") is False else ""
     lines = [
         f"Host {host.get('hostname')} (id: {host_id}), state {state}: "
@@ -116,7 +109,7 @@ def render_explain_json(status: ClusterStatus) -> str:
         breakdown = _breakdown(host)
         entry: dict[str, Any] = {
             "score": host.get("score"),
-            "state": _state(str(host.get("extra", ""))),
+            "state": state_from_extra(str(host.get("extra", ""))),
             "live-data": host.get("live-data"),
         }
         if isinstance(breakdown, str):

@@ -59,13 +59,18 @@ _LEADING_DIGITS = re.compile(r"\d+")
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
-def state_from_extra(extra: str) -> str | None:
-    """The agent's state name from the ``state=`` line of a record's human text."""
+def extra_value(extra: str, wanted: str) -> str | None:
+    """The value of the ``wanted=`` line of a record's human text (lines end at ``\n``)."""
     for line in extra.split("\n"):
         key, sep, value = line.partition("=")
-        if sep and key == "state":
+        if sep and key == wanted:
             return value
     return None
+
+
+def state_from_extra(extra: str) -> str | None:
+    """The agent's state name from the ``state=`` line of a record's human text."""
+    return extra_value(extra, "state")
 
 
 @dataclass(frozen=True)

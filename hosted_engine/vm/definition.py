@@ -29,6 +29,7 @@ from typing import Any
 
 from hosted_engine.errors import ConfigError, VmDefinitionError
 from hosted_engine.files import keyvalue
+from hosted_engine.files.text import split_lines
 
 _NIC_KEY = re.compile(r"^nic(\d+)\.(macAddr|network|model|linkActive)$")
 _SCALARS = (
@@ -270,7 +271,7 @@ def _device_display(devices: Sequence[Mapping[str, str]]) -> str | None:
 def device_lines(text: str) -> list[str]:
     """Every ``devices=`` value of a vm.conf, in order (a key=value parse keeps one)."""
     found = []
-    for raw in text.splitlines():
+    for raw in split_lines(text):
         key, sep, value = raw.strip().partition("=")
         if sep and key.strip() == DEVICES:
             found.append(value.strip())
