@@ -147,11 +147,11 @@ class _Reading:
     def lookup_values(self) -> dict[str, dict[str, str]]:
         """As :meth:`values`, with the names a type also answers to (broker: oVirt's
         ``section.option``), which are not listed."""
-        out = self.values()
+        out = {}
         for name, text in self.texts.items():
             kind = self.kinds[name].format
-            if isinstance(kind, BrokerConfFormat):
-                out[name] = kind.lookup_values(text)
+            lookup = kind.lookup_values if isinstance(kind, BrokerConfFormat) else kind.values
+            out[name] = lookup(text)
         return out
 
 
