@@ -246,3 +246,19 @@ class OvfError(VmDefinitionError):
 
 class OvfEditError(OvfError):
     """An edit of an OVF document was refused; the document is unchanged."""
+
+
+# --- the host API boundary ------------------------------------------------------------------
+
+
+class HostApiError(HostedEngineError):
+    """A host API call failed; ``status`` is the HTTP status it stands for (the host's own
+    answer, or 502/503 when the host answered nonsense or not at all)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PkiError(HostedEngineError):
+    """A certificate, key or CA that cannot be made, read or trusted."""
