@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,14 @@ from hosted_engine.client import HAClient
 from hosted_engine.config.host import load_host_config
 from hosted_engine.errors import HostedEngineError, UsageError
 from hosted_engine.lab import processes
-from hosted_engine.lab.layout import LabManifest, create_lab, host_config_path, load_manifest
+from hosted_engine.lab.layout import (
+    LabManifest,
+    create_lab,
+    engine_disk,
+    host_config_path,
+    host_pki,
+    load_manifest,
+)
 from hosted_engine.locking import FcntlLeaseManager
 from hosted_engine.storage import domain
 from hosted_engine.storage.metadata import state_from_extra
@@ -31,6 +39,14 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 @dataclass
 class Lab:
     dir: Path
@@ -48,11 +64,19 @@ class Lab:
 
     # --- lifecycle ----------------------------------------------------------------------
     @classmethod
-    def up(cls, lab_dir: Path, hosts: int, profile: str, timeout: float | None = None) -> Lab:
+    def up(
+        cls,
+        lab_dir: Path,
+        hosts: int,
+        profile: str,
+        timeout: float | None = None,
+        *,
+        engine: str = "manager",
+    ) -> Lab:
         lab = cls(lab_dir.resolve())
         if (lab.dir / "lab.json").exists() and lab.running_processes():
             raise UsageError(f"a lab is already running in {lab.dir}; run `down` first")
-        manifest = create_lab(lab.dir, hosts, profile)
+        manifest = create_lab(lab.dir, hosts, profile, engine=engine)
         for host_id in range(1, hosts + 1):
             lab.start_host(host_id)
         limit = timeout if timeout is not None else (60.0 if profile == "fast" else 180.0)
@@ -61,13 +85,20 @@ class Lab:
         return lab
 
     def start_host(self, host_id: int, timeout: float = 30.0) -> None:
-        """Start the host's broker and agent; return once both answer."""
+        """Start the host's broker, host API and agent; return once they answer."""
         self._check_host(host_id)
         running = processes.host_processes(self.dir, host_id)
         if not running["broker"]:
             processes.start_daemon(self.dir, host_id, "broker")
         client = self.client(host_id)
         _wait(client.broker_alive, timeout, f"the broker of host {host_id}")
+        port = self.manifest.hostd_port(host_id)
+        if port is not None and not running["hostd"]:
+            ca, cert, key = host_pki(self.dir, host_id)
+            listen = f"127.0.0.1:{port}"
+            tls = ("--cert", str(cert), "--key", str(key), "--ca", str(ca))
+            processes.start_daemon(self.dir, host_id, "hostd", "--listen", listen, *tls)
+            _wait(lambda: _listening(port), timeout, f"the host API of host {host_id}")
         if not running["agent"]:
             processes.start_daemon(self.dir, host_id, "agent")
         _wait(lambda: self._agent_reports(client), timeout, f"the agent of host {host_id}")
@@ -91,13 +122,13 @@ class Lab:
         procs = processes.host_processes(self.dir, host_id)
         processes.stop_gracefully(procs["agent"], 10.0)
         processes.stop_gracefully(procs["vm"], config.timing.vm_shutdown_grace + 5.0)
-        processes.stop_gracefully(procs["broker"], 10.0)
+        processes.stop_gracefully(procs["hostd"] + procs["broker"], 10.0)
 
     def kill_host(self, host_id: int) -> None:
-        """A power loss: SIGKILL the broker, agent and VM of the host at once."""
+        """A power loss: SIGKILL every process of the host at once."""
         self._check_host(host_id)
         procs = processes.host_processes(self.dir, host_id)
-        processes.kill_now(procs["broker"] + procs["agent"] + procs["vm"])
+        processes.kill_now([proc for found in procs.values() for proc in found])
 
     def kill_vm(self, host_id: int) -> None:
         """Kill only the engine VM's processes on the host (its daemons live on)."""
@@ -124,6 +155,17 @@ class Lab:
     def wait_engine_healthy(self, timeout: float) -> None:
         url = self.manifest.engine_url
         _wait(lambda: engine_healthy(url), timeout, "the engine to be healthy")
+
+    def _manager_login(self) -> dict[str, str | None]:
+        """Where the manager is and the first admin's login (the lab owner may read it)."""
+        m = self.manifest
+        if m.engine != "manager":
+            return {}
+        try:
+            password: str | None = (engine_disk(self.dir, m) / "admin-password").read_text().strip()
+        except OSError:
+            password = None  # the manager has not started yet
+        return {"manager_url": m.manager_url, "admin_user": "admin", "admin_password": password}
 
     # --- observation --------------------------------------------------------------------
     def engine_host(self) -> int | None:
@@ -164,6 +206,7 @@ class Lab:
                     "config": str(host_config_path(self.dir, host_id)),
                     "broker": "running" if procs["broker"] else "stopped",
                     "agent": "running" if procs["agent"] else "stopped",
+                    "hostd": "running" if procs["hostd"] else "stopped",
                     "vm": "running" if procs["vm"] else "none",
                     "state": state,
                     "score": record.get("score"),
@@ -175,6 +218,7 @@ class Lab:
             "dir": str(self.dir),
             "profile": m.profile,
             "engine_url": m.engine_url,
+            **self._manager_login(),
             "engine_healthy": engine_healthy(m.engine_url, 0.5),
             "engine_host": self.engine_host(),
             "hosts": hosts,

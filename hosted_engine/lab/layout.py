@@ -4,7 +4,11 @@ DIR/lab.json                 what `up` created (hosts, profile, engine URL, ids)
 DIR/storage/<sdUUID>/...     the shared storage domain (metadata, lockspace, the shared
                              configuration archive with the engine VM's initial vm.conf,
                              the OVF_STORE with its OVF, images/engine-disk: the VM's "disk")
-DIR/hosts/hostN/hosted-engine.conf, run/, state/ (the broker's config cache), log/
+DIR/hosts/hostN/hosted-engine.conf, run/, state/ (the broker's config cache), log/,
+                             pki/ (the host's certificate for its host API)
+DIR/pki/                     the cluster CA
+<engine disk>/pki/, hosts.json  the manager's client certificate and its host registry seed
+                             (on the engine VM's disk, as the engine VM carries them)
 """
 
 from __future__ import annotations
@@ -37,10 +41,19 @@ class LabManifest:
     sd_uuid: str
     vm_id: str
     engine_port: int
+    hostd_ports: tuple[int, ...] = ()
+    engine: str = "manager"  # the engine VM's payload: "manager" or the older "stand-in"
 
     @property
     def engine_url(self) -> str:
         return f"http://127.0.0.1:{self.engine_port}/ovirt-engine/services/health"
+
+    @property
+    def manager_url(self) -> str:
+        return f"http://127.0.0.1:{self.engine_port}/"
+
+    def hostd_port(self, host_id: int) -> int | None:
+        return self.hostd_ports[host_id - 1] if host_id <= len(self.hostd_ports) else None
 
 
 def host_dir(lab_dir: Path, host_id: int) -> Path:
@@ -51,10 +64,21 @@ def host_config_path(lab_dir: Path, host_id: int) -> Path:
     return host_dir(lab_dir, host_id) / "hosted-engine.conf"
 
 
+def host_pki(lab_dir: Path, host_id: int) -> tuple[Path, Path, Path]:
+    """``(ca, cert, key)`` the host API of ``host_id`` serves with."""
+    pki = host_dir(lab_dir, host_id) / "pki"
+    return pki / "ca.pem", pki / "host.pem", pki / "host.key"
+
+
+def engine_disk(lab_dir: Path, manifest: LabManifest) -> Path:
+    return lab_dir / "storage" / manifest.sd_uuid / "images" / "engine-disk"
+
+
 def load_manifest(lab_dir: Path) -> LabManifest:
     path = lab_dir / MANIFEST
     try:
         data = json.loads(path.read_text())
+        data["hostd_ports"] = tuple(data.get("hostd_ports", ()))
         return LabManifest(**data)
     except FileNotFoundError:
         raise UsageError(f"{lab_dir}: no lab here (run `hosted-engine-lab up` first)") from None
@@ -68,7 +92,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def create_lab(lab_dir: Path, hosts: int, profile: str, *, ovf_store: bool = True) -> LabManifest:
+def create_lab(
+    lab_dir: Path, hosts: int, profile: str, *, ovf_store: bool = True, engine: str = "manager"
+) -> LabManifest:
     """Lay out a fresh lab; refuses a non-empty directory that is not a lab.
 
     The engine VM's definition starts as the archive's vm.conf and, unless ``ovf_store``
@@ -77,12 +103,22 @@ def create_lab(lab_dir: Path, hosts: int, profile: str, *, ovf_store: bool = Tru
     """
     if not 1 <= hosts <= 64:
         raise UsageError(f"--hosts must be between 1 and 64 (got {hosts})")
+    if engine not in ENGINES:
+        raise UsageError(f"--engine must be one of {', '.join(ENGINES)} (got {engine!r})")
     if lab_dir.exists() and any(lab_dir.iterdir()):
         if not (lab_dir / MANIFEST).exists():
             raise UsageError(f"{lab_dir} is not empty and holds no lab; refusing to use it")
         shutil.rmtree(lab_dir)
     lab_dir.mkdir(parents=True, exist_ok=True)
-    manifest = LabManifest(hosts, profile, str(uuid.uuid4()), str(uuid.uuid4()), _free_port())
+    manifest = LabManifest(
+        hosts,
+        profile,
+        str(uuid.uuid4()),
+        str(uuid.uuid4()),
+        _free_port(),
+        tuple(_free_port() for _ in range(hosts)),
+        engine,
+    )
     storage = lab_dir / "storage"
     storage.mkdir()
     ha_dir = create_domain(storage, manifest.sd_uuid)
@@ -117,8 +153,63 @@ def create_lab(lab_dir: Path, hosts: int, profile: str, *, ovf_store: bool = Tru
         OvfStore(ha_dir).put_vm_ovf(manifest.vm_id, ovf, "lab", overwrite=False)
     for host_id in range(1, hosts + 1):
         write_host_config(lab_dir, manifest, host_id)
+    _create_pki(lab_dir, manifest)
     (lab_dir / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
+
+
+ENGINES = ("manager", "stand-in")
+
+
+def _create_pki(lab_dir: Path, manifest: LabManifest) -> None:
+    """The cluster CA, a certificate per host API, and the manager's client certificate
+    with its host registry on the engine VM's disk."""
+    from hosted_engine.pki import CertificateAuthority, write_key_pair
+
+    ca = CertificateAuthority.create(lab_dir / "pki")
+    ca_pem = ca.cert_path.read_bytes()
+    hosts = []
+    for host_id in range(1, manifest.hosts + 1):
+        ca_path, cert, key = host_pki(lab_dir, host_id)
+        write_key_pair(ca.issue_host("127.0.0.1"), cert, key)
+        ca_path.write_bytes(ca_pem)
+        hosts.append(
+            {
+                "host_id": host_id,
+                "name": f"host{host_id}.lab",
+                "address": "127.0.0.1",
+                "port": manifest.hostd_port(host_id),
+            }
+        )
+    disk = engine_disk(lab_dir, manifest)
+    (disk / "pki").mkdir(parents=True, exist_ok=True)
+    write_key_pair(
+        ca.issue_client("manager"), disk / "pki" / "manager.pem", disk / "pki" / "manager.key"
+    )
+    (disk / "pki" / "ca.pem").write_bytes(ca_pem)
+    (disk / "hosts.json").write_text(json.dumps(hosts, indent=2) + "\n")
+
+
+def _engine_command(lab_dir: Path, manifest: LabManifest) -> list[str]:
+    listen = f"127.0.0.1:{manifest.engine_port}"
+    if manifest.engine == "stand-in":
+        return [sys.executable, "-m", "hosted_engine.lab.engine_service", "--listen", listen]
+    pki = engine_disk(lab_dir, manifest) / "pki"
+    return [
+        sys.executable,
+        "-m",
+        "hosted_engine.manager.main",
+        "--listen",
+        listen,
+        "--hosts-file",
+        str(engine_disk(lab_dir, manifest) / "hosts.json"),
+        "--ca",
+        str(pki / "ca.pem"),
+        "--cert",
+        str(pki / "manager.pem"),
+        "--key",
+        str(pki / "manager.key"),
+    ]
 
 
 _PER_HOST_KEYS = frozenset({"hostname", "run_dir", "state_dir", "log_dir"})
@@ -129,17 +220,10 @@ def _key_values(header: str, values: dict[str, str]) -> str:
 
 
 def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str, str]:
-    """This host's hosted-engine.conf; the engine VM is the built-in engine service, run by
-    the process backend with the domain's ``images/engine-disk`` as its disk."""
+    """This host's hosted-engine.conf; the engine VM is the manager (or the stand-in), run
+    by the process backend with the domain's ``images/engine-disk`` as its disk."""
     hdir = host_dir(lab_dir, host_id)
-    engine = [
-        sys.executable,
-        "-m",
-        "hosted_engine.lab.engine_service",
-        "--listen",
-        f"127.0.0.1:{manifest.engine_port}",
-    ]
-    domain_dir = lab_dir / "storage" / manifest.sd_uuid
+    engine = _engine_command(lab_dir, manifest)
     return {
         "host_id": str(host_id),
         "sdUUID": manifest.sd_uuid,
@@ -156,7 +240,7 @@ def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str
         "log_dir": str(hdir / "log"),
         "timing_profile": manifest.profile,
         "process_command": shlex.join(engine),
-        "process_data_dir": str(domain_dir / "images" / "engine-disk"),
+        "process_data_dir": str(engine_disk(lab_dir, manifest)),
     }
 
 

@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from hosted_engine.errors import HostedEngineError, UsageError
 from hosted_engine.lab.cluster import Lab
+from hosted_engine.lab.layout import ENGINES
 from hosted_engine.lab.view import render
 
 
@@ -38,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         s = with_dir(name, help)
         s.add_argument("--hosts", type=int, default=3)
         s.add_argument("--profile", choices=("fast", "default"), default="fast")
+        s.add_argument(
+            "--engine",
+            choices=ENGINES,
+            default="manager",
+            help="what the engine VM runs: the manager (default) or the minimal stand-in",
+        )
     with_dir("status", "where the engine runs, each host's state and score").add_argument(
         "--json", action="store_true"
     )
@@ -73,7 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"starting {args.hosts} hosts in {args.dir} (profile {args.profile})...", flush=True)
     lab = Lab(args.dir.resolve())
     try:
-        lab = Lab.up(args.dir, args.hosts, args.profile)
+        lab = Lab.up(args.dir, args.hosts, args.profile, engine=args.engine)
         _watch(lab)
     except KeyboardInterrupt:
         pass
@@ -89,8 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "up":
-            lab = Lab.up(args.dir, args.hosts, args.profile)
+            lab = Lab.up(args.dir, args.hosts, args.profile, engine=args.engine)
             print(f"lab up in {lab.dir}; engine at {lab.manifest.engine_url}")
+            login = lab.status()
+            if login.get("manager_url"):
+                print(
+                    f"manager at {login['manager_url']} (user {login['admin_user']}, "
+                    f"password {login['admin_password']})"
+                )
             return 0
         lab = Lab(args.dir.resolve())
         if args.command == "status":

@@ -1,8 +1,9 @@
 """Starting, finding and killing the lab's processes.
 
-A lab host is its broker, its agent and, while it runs the engine VM, the VM supervisor
-and payload. They are found by the host directory on their command line (the payload by
-being the supervisor's child), so the lab needs no pid files that could go stale. The
+A lab host is its broker, its agent, its host API and, while it runs the engine VM, the
+VM supervisor and payload. They are found by the host directory on their command line
+(the payload by being the supervisor's child), so the lab needs no pid files that could
+go stale. The
 directory is matched as a path, never as a substring: host1's is a prefix of host10's.
 """
 
@@ -21,7 +22,11 @@ import psutil
 
 from hosted_engine.lab.layout import host_config_path, host_dir
 
-DAEMONS = {"broker": "hosted_engine.broker.daemon", "agent": "hosted_engine.agent.daemon"}
+DAEMONS = {
+    "broker": "hosted_engine.broker.daemon",
+    "agent": "hosted_engine.agent.daemon",
+    "hostd": "hosted_engine.hostd.server",
+}
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -37,7 +42,7 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def start_daemon(lab_dir: Path, host_id: int, kind: str) -> int:
+def start_daemon(lab_dir: Path, host_id: int, kind: str, *extra: str) -> int:
     hdir = host_dir(lab_dir, host_id)
     out = (hdir / "log" / f"{kind}.out").open("ab")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTED_ENGINE_")}
@@ -48,6 +53,7 @@ def start_daemon(lab_dir: Path, host_id: int, kind: str) -> int:
             DAEMONS[kind],
             "--config",
             str(host_config_path(lab_dir, host_id)),
+            *extra,
         ],
         stdin=subprocess.DEVNULL,
         stdout=out,
@@ -77,17 +83,17 @@ def _in_dir(arg: str, directory: PurePosixPath) -> bool:
 
 
 def host_processes(lab_dir: Path, host_id: int) -> dict[str, list[psutil.Process]]:
-    """``{"broker": [...], "agent": [...], "vm": [...]}`` of one host, alive ones only."""
+    """``{"broker": [...], "agent": [...], "hostd": [...], "vm": [...]}`` of one host,
+    alive ones only."""
     marker = PurePosixPath(host_dir(lab_dir, host_id).resolve())
-    found: dict[str, list[psutil.Process]] = {"broker": [], "agent": [], "vm": []}
+    found: dict[str, list[psutil.Process]] = {kind: [] for kind in (*DAEMONS, "vm")}
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
         if not any(_in_dir(arg, marker) for arg in cmdline) or not _alive(proc):
             continue
-        if DAEMONS["broker"] in cmdline:
-            found["broker"].append(proc)
-        elif DAEMONS["agent"] in cmdline:
-            found["agent"].append(proc)
+        kind = next((kind for kind, module in DAEMONS.items() if module in cmdline), None)
+        if kind is not None:
+            found[kind].append(proc)
         else:
             found["vm"].append(proc)
             with contextlib.suppress(psutil.Error):

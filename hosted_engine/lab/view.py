@@ -14,6 +14,11 @@ def render(status: dict[str, Any]) -> str:
         f"hosted-engine lab  {status['dir']}  (profile {status['profile']})",
         f"engine: {engine} at {status['engine_url']}"
         + (f"  running on host {where}" if where else "  not running"),
+    ]
+    if status.get("manager_url"):
+        password = status.get("admin_password") or "(not yet created)"
+        lines.append(f"manager: {status['manager_url']}  login {status['admin_user']} / {password}")
+    lines += [
         "",
         f"{'host':<6}{'broker':<9}{'agent':<9}{'VM':<5}{'state':<24}{'score':>6}  engine",
     ]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import psutil
 import pytest
 
 from hosted_engine.config.host import load_host_config
@@ -49,13 +49,17 @@ def config_health(lab: Lab, host_id: int) -> dict[str, Any]:
 
 
 def payload_definition(lab: Lab) -> dict[str, Any] | None:
-    """What the running engine VM says it was started with; None while none answers."""
-    url = f"http://127.0.0.1:{lab.manifest.engine_port}/definition"
-    try:
-        definition: dict[str, Any] = httpx.get(url, timeout=1.0).json()
-    except (httpx.HTTPError, ValueError):  # not up yet, or going down
-        return None
-    return definition
+    """The definition the running engine VM was handed (the file its environment names);
+    None while none runs with one."""
+    for vm in lab.engine_vms():
+        try:
+            path = vm.environ().get("HOSTED_ENGINE_VM_DEFINITION")
+            if path:
+                definition: dict[str, Any] = json.loads(Path(path).read_text())
+                return definition
+        except (psutil.Error, OSError, ValueError):  # going down meanwhile
+            continue
+    return None
 
 
 def restart_vm(lab: Lab) -> dict[str, Any]:

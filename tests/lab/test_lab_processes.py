@@ -33,11 +33,13 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
 
 
 def _host(lab: Path, host_id: int) -> list[subprocess.Popen[str]]:
-    """A broker, an agent and a VM supervisor of ``host_id``, as the lab starts them."""
+    """A broker, an agent, a host API and a VM supervisor of ``host_id``, as the lab
+    starts them."""
     conf = str(host_config_path(lab, host_id))
     return [
         _spawn(processes.DAEMONS["broker"], "--config", conf),
         _spawn(processes.DAEMONS["agent"], "--config", conf),
+        _spawn(processes.DAEMONS["hostd"], "--config", conf, "--listen", "127.0.0.1:1"),
         _spawn("hosted_engine.vm.supervisor", f"--run-dir={host_dir(lab, host_id)}/run/vm"),
     ]
 
@@ -72,7 +74,7 @@ def test_host_processes_match_the_host_directory_exactly(
 ) -> None:
     for host_id, procs in hosts.items():
         found = processes.host_processes(lab, host_id)
-        assert [len(found[kind]) for kind in ("broker", "agent", "vm")] == [1, 1, 1]
+        assert [len(found[kind]) for kind in ("broker", "agent", "hostd", "vm")] == [1, 1, 1, 1]
         assert {p.pid for ps in found.values() for p in ps} == {p.pid for p in procs}
 
 

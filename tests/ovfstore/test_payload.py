@@ -68,7 +68,7 @@ def test_no_command_anywhere_is_a_start_failure_naming_the_setting(tmp_path: Pat
 
 def test_the_host_config_carries_the_payload(lab_files: StoreFiles) -> None:
     config = lab_files.config(1)
-    assert config.process_command[1:4] == ("-m", "hosted_engine.lab.engine_service", "--listen")
+    assert config.process_command[1:4] == ("-m", "hosted_engine.manager.main", "--listen")
     assert config.process_data_dir == config.images_dir / "engine-disk"
     backend = vm_backend_for(config)
     assert isinstance(backend, ProcessVmBackend)
