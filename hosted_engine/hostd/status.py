@@ -40,7 +40,10 @@ def _health(client: HAClient) -> dict[str, Any] | None:
         return None
 
 
-def host_status(client: HAClient) -> HostStatus:
+def host_status(client: HAClient, *, fresh: bool = True) -> HostStatus:
+    """This host's record as its broker sees it. ``fresh``: the global flag is read from
+    storage itself (one small read): the broker's copy is as old as its last scan, and
+    whoever has just changed it, here or on another host, must see the change."""
     config = client.config
     if not client.is_deployed():
         ha = HaStatus(False, False, 0, False, False)
@@ -52,6 +55,7 @@ def host_status(client: HAClient) -> HostStatus:
     agent = health is not None and bool(health.get("agent_alive"))
     local = client.local_maintenance()
     here = client.local_vm_status().state in _RUNNING
+    global_ = client.get_status(direct=True).global_maintenance if fresh else None
     age = None if health is None else health.get("last_write_age")
     score = record.get("score", 0) if record is not None else 0
     engine = record.get("engine-status") if record is not None else None
@@ -59,7 +63,7 @@ def host_status(client: HAClient) -> HostStatus:
         configured=True,
         active=live and agent,
         score=score if isinstance(score, int) and not isinstance(score, bool) else 0,
-        global_maintenance=cluster.global_maintenance,
+        global_maintenance=cluster.global_maintenance if global_ is None else global_,
         local_maintenance=local,
     )
     return HostStatus(
@@ -76,7 +80,8 @@ def host_status(client: HAClient) -> HostStatus:
 
 def set_maintenance(client: HAClient, kind: str, enabled: bool) -> HostStatus:
     """Change one kind of maintenance on this host, keeping the other as it was."""
-    global_ = client.get_status().global_maintenance if client.is_deployed() else False
+    deployed = client.is_deployed()
+    global_ = client.get_status(direct=True).global_maintenance if deployed else False
     mode = maintenance_mode(kind, enabled, local=client.local_maintenance(), global_=global_)
     client.set_maintenance(mode)
     return host_status(client)
