@@ -192,7 +192,7 @@ def make_app(client: HAClient) -> Starlette:
         Route(f"{p}/maintenance/global", guarded(maintenance("global")), methods=["PUT"]),
         Route(f"{p}/vm-definition", guarded(get_vm), methods=["GET"]),
         Route(f"{p}/vm-definition", guarded(put_vm), methods=["PUT"]),
-        Route(f"{p}/shared-config/{{type}}/{{key}}", guarded(get_shared), methods=["GET"]),
-        Route(f"{p}/shared-config/{{type}}/{{key}}", guarded(put_shared), methods=["PUT"]),
+        Route(f"{p}/shared-config/{{type}}/{{key:path}}", guarded(get_shared), methods=["GET"]),
+        Route(f"{p}/shared-config/{{type}}/{{key:path}}", guarded(put_shared), methods=["PUT"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})
