@@ -3,6 +3,7 @@
 Only clients with a certificate of the cluster CA complete the handshake (uvicorn is
 given ``CERT_REQUIRED`` and the CA alone), so no request of anyone else is ever parsed.
 One log line per request: method, path, status and the client certificate's CN.
+SIGHUP reloads this host's certificate and key (after a rotation) without a restart.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import ssl
 import sys
 from collections.abc import Sequence
@@ -81,6 +83,20 @@ class RequestLog:
             log.info("%s %s %s cn=%s", scope.get("method"), path, seen["status"], cn)
 
 
+def reload_certificate(config: uvicorn.Config, cert: Path, key: Path) -> None:
+    """After a rotation: new connections get the new certificate, open ones keep theirs.
+    A bad pair is refused and the old one kept serving."""
+    context = config.ssl
+    if context is None:
+        return
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as e:
+        log.error("certificate not reloaded, the old one is still served: %s", e)
+        return
+    log.info("certificate reloaded from %s", cert)
+
+
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -123,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
+    config.load()  # builds uvicorn's TLS context now, so SIGHUP can reload into it
+    signal.signal(signal.SIGHUP, lambda *_: reload_certificate(config, args.cert, args.key))
     try:
         server.run()
     except OSError as e:

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from hosted_engine.config.host import load_host_config
 from hosted_engine.lab.layout import host_config_path
-from hosted_engine.pki import CertificateAuthority, client_context, write_key_pair
+from hosted_engine.pki import (
+    CertificateAuthority,
+    client_context,
+    rotate_host_certificate,
+    write_key_pair,
+)
 from hosted_engine.storage.ovf_store import OvfStore
 from tests.hostd.conftest import HOSTS, Cluster
 from tests.integration.conftest import cli, wait_for
@@ -237,3 +247,54 @@ def test_shared_config_errors(cluster: Cluster) -> None:
         path = http.get("/no/such/path")
         assert path.status_code == 404 and "no such path" in message(path)
         assert http.delete("/vm-definition").status_code == 405
+
+
+def served_certificate(url: str, ca: Path) -> bytes:
+    host, port = url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(ca))
+    context.check_hostname = False
+    raw = socket.create_connection((host, int(port)), timeout=5)
+    with context.wrap_socket(raw) as tls:  # the server's cert comes before ours is asked
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def test_a_rotated_certificate_is_served_after_sighup(cluster: Cluster) -> None:
+    hostd = cluster.hostds[2]
+    pki = cluster.pki
+    before = served_certificate(hostd.url, cluster.ca.cert_path)
+    pair = rotate_host_certificate(cluster.ca, "127.0.0.1", pki / "host2.pem", pki / "host2.key")
+    hostd.process.send_signal(signal.SIGHUP)
+    wait_for(lambda: "certificate reloaded" in hostd.log_text(), 10, "the reload")
+    after = served_certificate(hostd.url, cluster.ca.cert_path)
+    assert after != before
+    assert after == pair.certificate.public_bytes(serialization.Encoding.DER)
+    with cluster.http(2) as http:
+        assert http.get("/status").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--listen", "nowhere"], "not HOST:PORT"),
+        (["--key", "/nonexistent/host.key"], "cannot load the TLS files"),
+        (["--config", "/nonexistent/hosted-engine.conf"], "hosted-engine.conf"),
+    ],
+)
+def test_bad_arguments_get_one_line(cluster: Cluster, args: list[str], words: str) -> None:
+    pki = cluster.pki
+    base = {
+        "--config": str(host_config_path(cluster.lab.dir, 1)),
+        "--listen": "127.0.0.1:1",
+        "--cert": str(pki / "host1.pem"),
+        "--key": str(pki / "host1.key"),
+        "--ca": str(pki / "ca" / "ca.pem"),
+    }
+    base.update(dict(zip(args[::2], args[1::2], strict=True)))
+    cmd = [sys.executable, "-m", "hosted_engine.hostd.server"]
+    for option, value in base.items():
+        cmd += [option, value]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert done.returncode in (1, 2)
+    assert "Traceback" not in done.stderr and words in done.stderr, done.stderr
