@@ -142,6 +142,9 @@ def make_app(client: HAClient) -> Starlette:
                         "%s %s failed: %s", request.method, request.url.path, one_line(str(e))
                     )
                 return error(code, str(e))
+            except OSError as e:  # storage trouble the client did not name
+                log.error("%s %s failed: %s", request.method, request.url.path, e)
+                return error(500, f"this host cannot do that now: {e.strerror or e}")
 
         return run
 

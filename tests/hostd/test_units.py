@@ -107,3 +107,50 @@ def test_no_ovf_falls_back_to_vm_conf_and_refuses_edits(client: HAClient) -> Non
     assert source == "vm.conf" and definition.mem_size_mib == 256 and len(etag) == 64
     with pytest.raises(NoEngineOvfError, match="--convert-vm-conf"):
         client.edit_vm_definition({"memSize": 512}, etag)
+
+
+class _Failing:
+    """A client whose every call fails with the error it is given."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_shared_config(self, key: str, config_type: str) -> tuple[str, str]:
+        raise self.error
+
+    def edit_vm_definition(self, changes: object, if_match: str) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (OSError(5, "Input/output error"), 500),
+        (ConcurrentChangeError(), 412),
+        (DefinitionChangedError("changed"), 412),
+        (NoEngineOvfError("no OVF"), 409),
+        (OvfEditError("cannot set memSize"), 422),
+    ],
+)
+def test_errors_become_one_line_json_with_their_status(error: Exception, status: int) -> None:
+    import asyncio
+
+    import httpx
+
+    from hosted_engine.hostd.app import make_app
+
+    app = make_app(_Failing(error))  # type: ignore[arg-type]
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hostd") as http:
+            return [
+                await http.get("/v1/shared-config/vm/memSize"),
+                await http.put(
+                    "/v1/vm-definition", json={"changes": {}}, headers={"If-Match": '"x"'}
+                ),
+            ]
+
+    for answer in asyncio.run(run()):
+        assert answer.status_code == status, answer.text
+        assert list(answer.json()) == ["message"] and "\n" not in answer.json()["message"]
