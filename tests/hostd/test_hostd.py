@@ -298,3 +298,21 @@ def test_bad_arguments_get_one_line(cluster: Cluster, args: list[str], words: st
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     assert done.returncode in (1, 2)
     assert "Traceback" not in done.stderr and words in done.stderr, done.stderr
+
+
+def test_a_host_whose_agent_stopped_is_not_active(cluster: Cluster) -> None:
+    other = cluster.other_host()
+    cluster.lab.stop_agent(other)
+    try:
+        with cluster.http(other) as http:
+
+            def inactive() -> dict[str, object] | None:
+                body: dict[str, object] = http.get("/status").json()
+                return None if body["ha"]["active"] else body  # type: ignore[index]
+
+            body = wait_for(inactive, 30, "the host to be not active")
+        assert body["ha"]["configured"] is True  # type: ignore[index]
+    finally:
+        cluster.lab.start_host(other)
+    with cluster.http(other) as http:
+        wait_for(lambda: http.get("/status").json()["ha"]["active"], 30, "active again")
