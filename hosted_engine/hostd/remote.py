@@ -11,6 +11,7 @@ import json
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -125,6 +126,4 @@ class RemoteHostApi:
 
 def _segment(value: str) -> str:
     """One path segment: a ``/`` or ``..`` in a key must not reach another path."""
-    from urllib.parse import quote
-
     return quote(value, safe="")

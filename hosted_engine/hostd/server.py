@@ -28,6 +28,7 @@ from hosted_engine.hostd.app import make_app
 from hosted_engine.pki import server_context
 
 log = logging.getLogger("hosted_engine.hostd")
+DEFAULT_PORT = 54323  # beside VDSM's 54321, the port oVirt's engine talks to a host on
 # the peer certificate's CN of each open connection, by the client's (address, port)
 _PEERS: dict[tuple[str, int], str] = {}
 
@@ -107,7 +108,7 @@ def _listen(value: str) -> tuple[str, int]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="hosted-engine-hostd", description=__doc__)
     parser.add_argument("--config", type=Path, help="this host's hosted-engine.conf")
-    parser.add_argument("--listen", type=_listen, default=("0.0.0.0", 8443), help="HOST:PORT")
+    parser.add_argument("--listen", type=_listen, default=("0.0.0.0", DEFAULT_PORT), help="HOST:PORT")
     parser.add_argument("--cert", type=Path, required=True, help="this host's certificate")
     parser.add_argument("--key", type=Path, required=True, help="its key")
     parser.add_argument("--ca", type=Path, required=True, help="the cluster CA certificate")
