@@ -108,7 +108,9 @@ def _listen(value: str) -> tuple[str, int]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="hosted-engine-hostd", description=__doc__)
     parser.add_argument("--config", type=Path, help="this host's hosted-engine.conf")
-    parser.add_argument("--listen", type=_listen, default=("0.0.0.0", DEFAULT_PORT), help="HOST:PORT")
+    parser.add_argument(
+        "--listen", type=_listen, default=("0.0.0.0", DEFAULT_PORT), help="HOST:PORT"
+    )
     parser.add_argument("--cert", type=Path, required=True, help="this host's certificate")
     parser.add_argument("--key", type=Path, required=True, help="its key")
     parser.add_argument("--ca", type=Path, required=True, help="the cluster CA certificate")
