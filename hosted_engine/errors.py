@@ -248,6 +248,14 @@ class OvfEditError(OvfError):
     """An edit of an OVF document was refused; the document is unchanged."""
 
 
+class DefinitionChangedError(HostedEngineError):
+    """An edit was made against an OVF that has changed since it was read (its ETag)."""
+
+
+class NoEngineOvfError(OvfStoreError):
+    """An edit of the engine VM's OVF when the OVF_STORE holds none yet."""
+
+
 # --- the host API boundary ------------------------------------------------------------------
 
 

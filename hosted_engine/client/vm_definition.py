@@ -7,12 +7,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hosted_engine.client.base import ClientBase, read_admin_file, save_admin_file, utf8
-from hosted_engine.errors import OvfStoreError, UsageError
+from hosted_engine.errors import (
+    DefinitionChangedError,
+    NoEngineOvfError,
+    OvfEditError,
+    OvfStoreError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from hosted_engine.config.engine_vm import SourcedDefinition
     from hosted_engine.storage.ovf_store import OvfStore
+    from hosted_engine.vm.definition import VmDefinition
     from hosted_engine.vm.ovf import OvfDocument
+
+NO_OVF_YET = (
+    "the engine VM has no OVF in the OVF_STORE yet (hosted-engine --convert-vm-conf makes one)"
+)
 
 
 class VmDefinitionClient(ClientBase):
@@ -39,6 +50,59 @@ class VmDefinitionClient(ClientBase):
         from hosted_engine.storage.ovf_store import OvfStore
 
         return OvfStore(self.config.ha_dir)
+
+    def vm_definition_for_edit(self) -> tuple[VmDefinition, str, str]:
+        """``(definition, etag, source)`` read from the storage domain, never a cache: an
+        edit must be made against what is stored. The etag is the sha256 of the engine
+        VM's OVF (source ``ovf``), else of the archive's vm.conf (source ``vm.conf``)."""
+        from hosted_engine.files import keyvalue
+        from hosted_engine.storage.shared_tar import sha256
+        from hosted_engine.vm.definition import device_lines, from_values
+
+        found = self._store().read().vm_ovf(self._vm_id())
+        if found is not None:
+            return found.definition(), sha256(found.data), "ovf"
+        archive = self._shared().archive
+        source = f"{archive.path} (vm.conf)"
+        data = archive.read().members["vm.conf"]
+        text = utf8(data, source)
+        definition = from_values(keyvalue.parse(text, source), source, devices=device_lines(text))
+        return definition, sha256(data), "vm.conf"
+
+    def edit_vm_definition(
+        self, changes: Mapping[str, str | int | bool], if_match: str
+    ) -> tuple[VmDefinition, str]:
+        """Apply ``changes`` (shared-config ``vm`` keys) to the engine VM's OVF, all or
+        none, if it is still the one whose etag is ``if_match``; ``(definition, etag)``
+        after. The write is itself a compare-and-swap, so a CLI edit that lands between
+        the check and the write loses nobody's change: ConcurrentChangeError."""
+        from hosted_engine.storage.ovf_store import VmOvf, check_vm_ovf, member_name
+        from hosted_engine.storage.shared_tar import sha256
+        from hosted_engine.vm.ovf import parse_ovf
+
+        vm_id = self._vm_id()
+        snapshot = self._store().read()
+        found = snapshot.vm_ovf(vm_id)
+        if found is None:
+            raise NoEngineOvfError(NO_OVF_YET)
+        if sha256(found.data) != if_match:
+            raise DefinitionChangedError(
+                "the engine VM definition changed since it was read; read it again"
+            )
+        if not changes:
+            return found.definition(), if_match
+        document = parse_ovf(found.data)  # a copy: the snapshot's stays as read
+        for key, value in changes.items():
+            if isinstance(value, str) and not value.strip():
+                raise OvfEditError(f"cannot set {key}: a value is required")
+            document.set(key, value)
+        data = document.to_bytes()
+        checked = check_vm_ovf(data, vm_id, "the edited OVF")
+        assert found.copy.members is not None  # it was found in this copy
+        members = {**found.copy.members, member_name(vm_id): data}
+        self._store().replace(snapshot.expected, members)
+        self._refresh_local_cache()
+        return VmOvf(data, checked, found.copy, ()).definition(), sha256(data)
 
     def download_vm_ovf(self, path: str | Path) -> None:
         """Save the engine VM's OVF (from the first OVF_STORE copy holding a valid one)."""
