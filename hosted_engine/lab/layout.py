@@ -245,7 +245,7 @@ def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str
 
 
 def write_host_config(lab_dir: Path, manifest: LabManifest, host_id: int) -> Path:
-    for sub in ("run", "state", "log"):
+    for sub in ("run", "state", "log", "pki"):
         (host_dir(lab_dir, host_id) / sub).mkdir(parents=True, exist_ok=True)
     path = host_config_path(lab_dir, host_id)
     text = _key_values(
