@@ -108,7 +108,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         write_key_pair(
             ca.issue_host("127.0.0.1"), pki / f"host{host_id}.pem", pki / f"host{host_id}.key"
         )
-    lab = Lab.up(base / "lab", HOSTS, "fast", timeout=90)
+    lab = Lab.up(base / "lab", HOSTS, "fast", timeout=90, engine="stand-in")
     hostds: dict[int, Hostd] = {}
     try:
         for host_id in range(1, HOSTS + 1):
