@@ -1,0 +1,1 @@
+"""The management application the engine VM runs: REST API, web UI, host registry."""

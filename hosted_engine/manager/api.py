@@ -1,0 +1,225 @@
+"""The REST API (JSON), oVirt's endpoints for what seed 001 and 002 need."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response
+
+from hosted_engine.errors import HostApiError
+from hosted_engine.hostd.contract import EditValue, HostApi, VmDefinitionView
+from hosted_engine.manager.deps import State, current_user, state
+from hosted_engine.manager.errors import from_host, one_line
+from hosted_engine.manager.hosts import HostView
+
+router = APIRouter(prefix="/api")
+User = Annotated[str, Depends(current_user)]
+St = Annotated[State, Depends(state)]
+
+ENGINE_HERE = (
+    "Unable to enter local maintenance mode: the engine VM is running on the "
+    "current host, please migrate it before entering local maintenance mode."
+)
+NEXT_START = "The change applies at the engine VM's next start."
+_EDIT_KEY = re.compile(
+    r"^(memSize|minAllocatedMem|sockets|coresPerSocket|threadsPerCore|maxVCpus"
+    r"|nic\d{1,2}\.(macAddr|network|model|linkActive))$"
+)
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+async def _host(st: State, host_id: int) -> HostView:
+    row = st.hosts.row(host_id)
+    if row is None:
+        raise HTTPException(404, f"host {host_id} not found")
+    return await st.hosts.view(row)
+
+
+@router.get("/hosts")
+async def list_hosts(user: User, st: St) -> list[dict[str, Any]]:
+    return [v.to_json() for v in await st.hosts.views()]
+
+
+@router.get("/hosts/{host_id}")
+async def get_host(host_id: int, user: User, st: St) -> dict[str, Any]:
+    return (await _host(st, host_id)).to_json()
+
+
+async def _host_maintenance(st: State, user: str, host_id: int, enabled: bool) -> dict[str, Any]:
+    view = await _host(st, host_id)
+    action = "deactivate" if enabled else "activate"
+    target = f"host {view.row.name}"
+    if view.status is None:
+        st.db.audit(user, action, target, "refused: not responding")
+        raise HTTPException(503, f"host {view.row.name} is not responding")
+    if enabled and view.status.engine_vm_here:
+        st.db.audit(user, action, target, "refused: engine VM runs there")
+        raise HTTPException(409, ENGINE_HERE)
+    try:
+        await st.hosts.call(view.row, lambda api: api.set_local_maintenance(enabled))
+    except HostApiError as err:
+        st.db.audit(user, action, target, f"failed: {one_line(str(err))}")
+        raise from_host(err) from None
+    st.db.set_host_status(host_id, "maintenance" if enabled else "up")
+    st.db.audit(user, action, target, "ok")
+    word = "enabled" if enabled else "disabled"
+    st.db.add_event("maintenance", user, f"local maintenance {word} on {view.row.name}")
+    return (await _host(st, host_id)).to_json()
+
+
+@router.post("/hosts/{host_id}/deactivate")
+async def deactivate(host_id: int, user: User, st: St) -> dict[str, Any]:
+    return await _host_maintenance(st, user, host_id, True)
+
+
+@router.post("/hosts/{host_id}/activate")
+async def activate(host_id: int, user: User, st: St) -> dict[str, Any]:
+    return await _host_maintenance(st, user, host_id, False)
+
+
+async def _engine_vm(st: State, vm_id: str) -> VmDefinitionView:
+    try:
+        view = await st.hosts.on_any(lambda api: api.vm_definition())
+    except HostApiError as err:
+        raise from_host(err) from None
+    if vm_id not in (str(view.definition.get("vmId")), "engine", "HostedEngine"):
+        raise HTTPException(404, f"VM {vm_id[:64]} not found")
+    return view
+
+
+@router.post("/vms/{vm_id}/maintenance")
+async def global_maintenance(
+    vm_id: str, user: User, st: St, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    enabled = body.get("maintenance_enabled")
+    if not isinstance(enabled, bool):
+        raise HTTPException(422, "maintenance_enabled must be true or false")
+    await _engine_vm(st, vm_id)
+    try:
+        await st.hosts.on_any(lambda api: api.set_global_maintenance(enabled))
+    except HostApiError as err:
+        st.db.audit(user, "global maintenance", "cluster", f"failed: {err}")
+        raise from_host(err) from None
+    word = "enabled" if enabled else "disabled"
+    st.db.audit(user, "global maintenance", "cluster", word)
+    st.db.add_event("maintenance", user, f"global maintenance {word}")
+    return {"maintenance_enabled": enabled}
+
+
+@router.get("/vms/{vm_id}")
+async def get_vm(vm_id: str, user: User, st: St, response: Response) -> dict[str, Any]:
+    view = await _engine_vm(st, vm_id)
+    response.headers["ETag"] = f'"{view.etag}"'
+    return {**view.definition, "source": view.source}
+
+
+def _edits(body: Mapping[str, Any]) -> dict[str, EditValue]:
+    changes: dict[str, EditValue] = {}
+    for key, value in body.items():
+        if key in ("vmId", "vmName", "source"):
+            continue  # identity and provenance are shown, never edited
+        if not _EDIT_KEY.match(key):
+            raise HTTPException(422, f"{key[:64]}: not an editable field of the engine VM")
+        if not isinstance(value, str | int | bool) or value == "":
+            raise HTTPException(422, f"{key}: a value must be a non-empty string, number or bool")
+        changes[key] = value
+    if not changes:
+        raise HTTPException(422, "nothing to change")
+    return changes
+
+
+@router.put("/vms/{vm_id}")
+async def put_vm(
+    vm_id: str,
+    user: User,
+    st: St,
+    response: Response,
+    body: Annotated[dict[str, Any], Body()],
+    if_match: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    if not if_match:
+        raise HTTPException(428, "If-Match with the ETag of GET /api/vms/{id} is required")
+    changes = _edits(body)
+    current = await _engine_vm(st, vm_id)
+    etag = if_match.strip().removeprefix("W/").strip('"')
+
+    async def update(api: HostApi) -> VmDefinitionView:
+        return await api.update_vm_definition(changes, etag)
+
+    target = f"VM {current.definition.get('vmName', vm_id)}"
+    try:
+        view = await st.hosts.on_any(update)
+    except HostApiError as err:
+        st.db.audit(user, "edit", target, f"failed: {one_line(str(err))}")
+        raise from_host(err) from None
+    text = ", ".join(f"{k}={v}" for k, v in sorted(changes.items()))
+    st.db.audit(user, "edit", target, "ok: " + text)
+    st.db.add_event("edit", user, f"engine VM edited: {text}")
+    response.headers["ETag"] = f'"{view.etag}"'
+    return {**view.definition, "source": view.source, "notice": NEXT_START}
+
+
+@router.get("/events")
+async def events(user: User, st: St, limit: int = 200) -> list[dict[str, Any]]:
+    if not 1 <= limit <= 1000:
+        raise HTTPException(422, "limit must be between 1 and 1000")
+    return st.db.events(limit)
+
+
+def _check_names(config_type: str, key: str) -> None:
+    if not _NAME.match(config_type) or not _NAME.match(key):
+        raise HTTPException(422, "type and key are short names of letters, digits, '_.-'")
+
+
+@router.get("/shared-config/{config_type}/{key}")
+async def get_shared(config_type: str, key: str, user: User, st: St) -> dict[str, Any]:
+    _check_names(config_type, key)
+    try:
+        value = await st.hosts.on_any(lambda api: api.get_shared_config(config_type, key))
+    except HostApiError as err:
+        raise from_host(err) from None
+    return value.to_json()
+
+
+@router.put("/shared-config/{config_type}/{key}")
+async def put_shared(
+    config_type: str, key: str, user: User, st: St, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    _check_names(config_type, key)
+    value = body.get("value")
+    if not isinstance(value, str):
+        raise HTTPException(422, "value must be a string")
+    try:
+        done = await st.hosts.on_any(lambda api: api.set_shared_config(config_type, key, value))
+    except HostApiError as err:
+        st.db.audit(user, "set shared config", f"{config_type}/{key}", f"failed: {err}")
+        raise from_host(err) from None
+    st.db.audit(user, "set shared config", f"{config_type}/{key}", "ok")
+    st.db.add_event("edit", user, f"shared configuration {config_type}/{key} changed")
+    return done.to_json()
+
+
+def _protected(user: str, st: State, what: str, request: Request) -> None:
+    """Seed 001: what the hosted engine stands on cannot be removed from here."""
+    st.db.audit(user, "delete", what, "refused: protected")
+    raise HTTPException(409, f"Cannot remove {what}: it is used by the hosted engine")
+
+
+@router.delete("/vms/{vm_id}")
+async def delete_vm(vm_id: str, user: User, st: St, request: Request) -> None:
+    await _engine_vm(st, vm_id)
+    _protected(user, st, "the hosted engine VM", request)
+
+
+@router.delete("/storagedomains/{sd_id}")
+async def delete_sd(sd_id: str, user: User, st: St, request: Request) -> None:
+    _protected(user, st, "the hosted engine storage domain", request)
+
+
+@router.delete("/disks/{disk_id}")
+async def delete_disk(disk_id: str, user: User, st: St, request: Request) -> None:
+    if not disk_id.startswith("OVF_STORE"):
+        raise HTTPException(404, f"disk {disk_id[:64]} not found")
+    _protected(user, st, "the OVF_STORE disk", request)

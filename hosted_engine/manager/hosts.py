@@ -1,0 +1,174 @@
+"""The host registry's live side: one HostApi per registered host, status fan-out with a
+per-call timeout, and a poller that turns changes between polls into events.
+
+Every call to a host is bounded by ``timeout``: a dead host is shown ``non_responsive``
+and never holds up the answer for the others (the calls run concurrently)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from hosted_engine.errors import HostApiError
+from hosted_engine.hostd.contract import UNREACHABLE, HostApi, HostStatus
+from hosted_engine.manager.db import Database, HostRow
+
+HostApiFactory = Callable[[HostRow], HostApi]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class HostView:
+    row: HostRow
+    status: HostStatus | None  # None: the host did not answer
+    error: str | None
+    polled_at: float
+
+    @property
+    def responsive(self) -> bool:
+        return self.status is not None
+
+    @property
+    def out_of_sync(self) -> bool:
+        """Manager maintenance and HA local maintenance disagree (seed 002)."""
+        if self.status is None:
+            return False
+        return (self.row.status == "maintenance") != self.status.ha.local_maintenance
+
+    def to_json(self) -> dict[str, Any]:
+        st = self.status
+        if st is None:
+            status = "non_responsive"
+        else:
+            status = "maintenance" if self.row.status == "maintenance" else "up"
+        return {
+            "id": self.row.id,
+            "name": self.row.name,
+            "address": self.row.address,
+            "status": status,
+            "hosted_engine": None
+            if st is None
+            else {
+                "configured": st.ha.configured,
+                "active": st.ha.active,
+                "score": st.ha.score,
+                "global_maintenance": st.ha.global_maintenance,
+                "local_maintenance": st.ha.local_maintenance,
+            },
+            "engine_vm_here": bool(st and st.engine_vm_here),
+            "ha_state": None if st is None else st.state,
+            "engine_status": None if st is None else st.engine_status,
+            "data_age": None if st is None else st.data_age,
+            "stale": None if st is None else st.stale,
+            "out_of_sync": self.out_of_sync,
+            "error": self.error,
+        }
+
+
+class Hosts:
+    def __init__(self, db: Database, factory: HostApiFactory, timeout: float = 2.0) -> None:
+        self.db = db
+        self.factory = factory
+        self.timeout = timeout
+        self._apis: dict[int, tuple[HostRow, HostApi]] = {}
+        self._last: dict[int, tuple[str | None, bool, bool] | None] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def api(self, row: HostRow) -> HostApi:
+        known = self._apis.get(row.id)
+        if known is None or (known[0].address, known[0].port) != (row.address, row.port):
+            known = (row, self.factory(row))
+            self._apis[row.id] = known
+        return known[1]
+
+    def row(self, host_id: int) -> HostRow | None:
+        return next((r for r in self.db.hosts() if r.id == host_id), None)
+
+    async def call(self, row: HostRow, fn: Callable[[HostApi], Awaitable[_T]]) -> _T:
+        """One host call bounded by the timeout; a timeout is UNREACHABLE."""
+        try:
+            return await asyncio.wait_for(fn(self.api(row)), self.timeout)
+        except TimeoutError:
+            raise HostApiError(
+                UNREACHABLE, f"{row.name}: no answer within {self.timeout:g}s"
+            ) from None
+
+    async def view(self, row: HostRow) -> HostView:
+        try:
+            status = await self.call(row, lambda api: api.status())
+        except HostApiError as err:
+            return HostView(row, None, str(err), time.time())
+        return HostView(row, status, None, time.time())
+
+    async def views(self) -> list[HostView]:
+        return list(await asyncio.gather(*(self.view(r) for r in self.db.hosts())))
+
+    async def on_any(self, fn: Callable[[HostApi], Awaitable[_T]]) -> _T:
+        """Run ``fn`` on the first host that answers (cluster-wide actions: global
+        maintenance, the engine VM definition, shared configuration). Host errors other
+        than UNREACHABLE are the answer; unreachable hosts are skipped."""
+        rows = self.db.hosts()
+        views = await asyncio.gather(*(self.view(r) for r in rows))
+        order = [v.row for v in views if v.responsive] + [v.row for v in views if not v.responsive]
+        last = HostApiError(UNREACHABLE, "no host API answers")
+        for row in order:
+            try:
+                return await self.call(row, fn)
+            except HostApiError as err:
+                if err.status != UNREACHABLE:
+                    raise
+                last = err
+        raise last
+
+    def record_changes(self, views: list[HostView]) -> None:
+        for v in views:
+            now = (
+                None
+                if v.status is None
+                else (v.status.state, v.status.engine_vm_here, v.status.ha.global_maintenance)
+            )
+            if v.row.id in self._last and self._last[v.row.id] != now:
+                before = self._last[v.row.id]
+                self.db.add_event("state", "system", _describe(v.row.name, before, now))
+            self._last[v.row.id] = now
+
+    async def poll_forever(self, interval: float = 1.5) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                self.record_changes(await self.views())
+            await asyncio.sleep(interval)
+
+    def start(self, interval: float = 1.5) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.poll_forever(interval))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for _row, api in self._apis.values():
+            with contextlib.suppress(Exception):
+                await api.aclose()
+
+
+def _describe(
+    name: str,
+    before: tuple[str | None, bool, bool] | None,
+    now: tuple[str | None, bool, bool] | None,
+) -> str:
+    if now is None:
+        return f"Host {name} is not responding"
+    if before is None:
+        return f"Host {name} responds again (state {now[0]})"
+    parts = []
+    if before[0] != now[0]:
+        parts.append(f"HA state {before[0]} -> {now[0]}")
+    if before[1] != now[1]:
+        parts.append("engine VM started here" if now[1] else "engine VM left this host")
+    if before[2] != now[2]:
+        parts.append("global maintenance " + ("enabled" if now[2] else "disabled"))
+    return f"Host {name}: " + ", ".join(parts)

@@ -1,0 +1,116 @@
+"""``hosted-engine-manager``: the engine VM's payload.
+
+``--data-dir`` is the engine VM's disk (env ``HOSTED_ENGINE_DATA_DIR``), so after a
+failover the next engine VM serves the same users, sessions, hosts and events."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import ssl
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hosted_engine.errors import HostApiError, HostedEngineError, UsageError
+from hosted_engine.hostd.contract import UNREACHABLE, HostApi
+from hosted_engine.manager.db import HostRow
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hosted-engine-manager", description=__doc__)
+    p.add_argument("--listen", type=_listen, default=("127.0.0.1", 8443), help="HOST:PORT")
+    p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--hosts-file", type=Path, default=None)
+    p.add_argument("--ca", type=Path, default=None)
+    p.add_argument("--cert", type=Path, default=None)
+    p.add_argument("--key", type=Path, default=None)
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds per host call")
+    return p
+
+
+class _Unavailable:
+    """Stands in for a host when no HTTPS client is installed: every call UNREACHABLE."""
+
+    def __init__(self, row: HostRow) -> None:
+        self.row = row
+
+    def __getattr__(self, name: str) -> object:
+        async def fail(*args: object, **kwargs: object) -> object:
+            if name == "aclose":
+                return None
+            raise HostApiError(UNREACHABLE, f"{self.row.name}: no host API client available")
+
+        return fail
+
+
+def _factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    if args.ca and args.cert and args.key:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(args.ca))
+        ctx.load_cert_chain(str(args.cert), str(args.key))
+    else:
+        ctx = None
+    try:
+        from hosted_engine.hostd import remote  # type: ignore[attr-defined]
+    except ImportError:
+        remote = None
+
+    def make(row: HostRow) -> HostApi:
+        if remote is None:
+            return _Unavailable(row)  # type: ignore[return-value]
+        scheme = "https" if ctx is not None else "http"
+        api: HostApi = remote.RemoteHostApi(
+            f"{scheme}://{row.address}:{row.port}", ctx, args.timeout
+        )
+        return api
+
+    return make
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    data_dir = args.data_dir or (
+        Path(os.environ["HOSTED_ENGINE_DATA_DIR"])
+        if os.environ.get("HOSTED_ENGINE_DATA_DIR")
+        else None
+    )
+    if data_dir is None:
+        print(
+            "hosted-engine-manager: --data-dir or HOSTED_ENGINE_DATA_DIR is required",
+            file=sys.stderr,
+        )
+        return 2
+    if bool(args.ca) + bool(args.cert) + bool(args.key) not in (0, 3):
+        print("hosted-engine-manager: --ca, --cert and --key go together", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    from hosted_engine.manager.app import create_app, load_hosts_file
+    from hosted_engine.manager.db import open_database
+
+    try:
+        db = open_database(data_dir)
+        if args.hosts_file is not None:
+            load_hosts_file(db, args.hosts_file)
+        app = create_app(db, data_dir, _factory(args), args.timeout)
+    except (HostedEngineError, UsageError, OSError, ssl.SSLError, RuntimeError) as err:
+        print(f"hosted-engine-manager: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    host, port = args.listen
+    # access logs carry no secrets (Basic credentials are headers, never logged)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
+    db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
