@@ -7,7 +7,6 @@ leases, the metadata codec, HTTP) are imported by those verbs, not here: a cold
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 from pathlib import Path
@@ -87,9 +86,17 @@ class ClientBase:
 
     def _refresh_local_cache(self) -> None:
         """Let the local broker see a change at once; others pick it up within a period."""
-        # no broker here, or a busy one: its periodic refresh will catch up
-        with contextlib.suppress(BrokerUnavailableError, RpcError):
+        self.refresh_config_cache()
+
+    def refresh_config_cache(self) -> bool:
+        """Have the local broker re-read the shared configuration and the engine VM's OVF
+        now (what a writer on another host asks, so this host shows its change at once);
+        False when no broker answered: its periodic refresh will catch up."""
+        try:
             self._broker_call("refresh_config", timeout=2.0)
+        except (BrokerUnavailableError, RpcError):
+            return False
+        return True
 
 
 def read_admin_file(path: Path, limit: int) -> bytes:

@@ -40,6 +40,7 @@ from hosted_engine.hostd.contract import (
     UNPROCESSABLE,
     ApiError,
     MaintenanceChange,
+    RefreshResult,
     SharedConfigChange,
     SharedConfigValue,
     VmDefinitionEdit,
@@ -167,6 +168,10 @@ def make_app(client: HAClient) -> Starlette:
         edit = _checked(VmDefinitionEdit.from_json, await _json(request))
         return _with_etag(await run_in_threadpool(_edited, client, edit, if_match))
 
+    async def refresh(request: Request) -> Response:
+        refreshed = await run_in_threadpool(client.refresh_config_cache)
+        return JSONResponse(RefreshResult(refreshed).to_json())
+
     async def get_shared(request: Request) -> Response:
         config_type, key = request.path_params["type"], request.path_params["key"]
         return JSONResponse((await run_in_threadpool(_shared, client, config_type, key)).to_json())
@@ -197,5 +202,6 @@ def make_app(client: HAClient) -> Starlette:
         Route(f"{p}/vm-definition", guarded(put_vm), methods=["PUT"]),
         Route(f"{p}/shared-config/{{type}}/{{key:path}}", guarded(get_shared), methods=["GET"]),
         Route(f"{p}/shared-config/{{type}}/{{key:path}}", guarded(put_shared), methods=["PUT"]),
+        Route(f"{p}/refresh-config", guarded(refresh), methods=["POST"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed})

@@ -16,6 +16,8 @@ PUT       /vm-definition                   :class:`VmDefinitionEdit` + ``If-Matc
                                            -> VmDefinitionView (412: changed meanwhile)
 GET       /shared-config/{type}/{key}      :class:`SharedConfigValue`
 PUT       /shared-config/{type}/{key}      :class:`SharedConfigChange` -> SharedConfigValue
+POST      /refresh-config                  :class:`RefreshResult`: the host's caches re-read
+                                           now (after an edit made through another host)
 ========  ===============================  =========================================
 """
 
@@ -202,6 +204,18 @@ class SharedConfigChange:
 
 
 @dataclass(frozen=True)
+class RefreshResult:
+    refreshed: bool  # False: the host's broker did not answer; it catches up within a period
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RefreshResult:
+        return cls(_field(data, "refreshed", bool, "refresh result"))
+
+
+@dataclass(frozen=True)
 class ApiError:
     """The body of every non-2xx answer: one line, the CLI's words where the CLI has them."""
 
@@ -236,5 +250,7 @@ class HostApi(Protocol):
     async def set_shared_config(
         self, config_type: str, key: str, value: str
     ) -> SharedConfigValue: ...
+
+    async def refresh_config(self) -> RefreshResult: ...
 
     async def aclose(self) -> None: ...

@@ -23,6 +23,7 @@ from hosted_engine.hostd.contract import (
     EditValue,
     HostStatus,
     MaintenanceChange,
+    RefreshResult,
     SharedConfigChange,
     SharedConfigValue,
     VmDefinitionEdit,
@@ -119,6 +120,9 @@ class RemoteHostApi:
         path = f"/shared-config/{_segment(config_type)}/{_segment(key)}"
         body = SharedConfigChange(value).to_json()
         return (await self._call("PUT", path, SharedConfigValue.from_json, body))[0]
+
+    async def refresh_config(self) -> RefreshResult:
+        return (await self._call("POST", "/refresh-config", RefreshResult.from_json))[0]
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -190,3 +190,23 @@ def test_an_answer_of_the_wrong_shape_is_bad_answer(cluster: Cluster, tmp_path: 
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_an_edit_through_one_host_shows_on_another_once_it_is_refreshed(cluster: Cluster) -> None:
+    """What the manager does after an edit: every other host re-reads its cache at once,
+    so ``--show-vm-definition`` there shows the change without waiting for a period."""
+
+    async def run() -> None:
+        writer, reader = api(cluster, 1), api(cluster, 2)
+        try:
+            view = await writer.vm_definition()
+            memory = int(view.definition["memSize"]) + 32
+            await writer.update_vm_definition({"memSize": memory}, view.etag)
+            assert (await reader.refresh_config()).refreshed
+        finally:
+            await writer.aclose()
+            await reader.aclose()
+        shown, cached = cluster.lab.client(2).show_vm_definition()
+        assert cached and shown.definition.mem_size_mib == memory
+
+    asyncio.run(run())
