@@ -1,0 +1,99 @@
+"""The manager's web UI in a real browser against a real 3-host lab (issue 8's browser tests)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from hosted_engine.lab.cluster import Lab, engine_healthy
+from tests.browser.conftest import HOSTS
+from tests.integration.conftest import cli, wait_for
+
+pytestmark = pytest.mark.lab
+
+
+def log_in(page: Any, lab: Lab) -> None:
+    status = lab.status()
+    page.goto(status["manager_url"] + "login")
+    page.get_by_label("User name").fill(status["admin_user"])
+    page.get_by_label("Password").fill(status["admin_password"])
+    page.get_by_role("button", name="Log In").click()
+    page.wait_for_url(re.compile(r"/hosts$"))
+
+
+def rows(page: Any) -> Any:
+    return page.locator("#hosts tbody tr")
+
+
+def test_log_in_and_see_every_host_with_its_ha_wording(page: Any, lab: Lab) -> None:
+    log_in(page, lab)
+    active = rows(page).filter(has_text=re.compile(r"Hosted Engine HA: Active \(Score: \d+\)"))
+    active.nth(HOSTS - 1).wait_for()
+    assert rows(page).count() == HOSTS
+    engine = lab.engine_host()
+    marked = rows(page).filter(has=page.locator(".crown"))
+    assert marked.count() == 1 and f"host{engine}.lab" in marked.inner_text()
+
+
+def test_global_maintenance_from_a_host_shows_the_banner_and_on_every_host(
+    page: Any, lab: Lab
+) -> None:
+    log_in(page, lab)
+    rows(page).first.wait_for()
+    try:
+        rows(page).first.get_by_role("button", name="Enable Global HA Maintenance").click()
+        page.locator("#banner").wait_for(state="visible")
+        for host_id in range(1, HOSTS + 1):
+            wait_for(
+                lambda h=host_id: "GLOBAL MAINTENANCE" in cli(lab, h, "--vm-status").stdout,
+                15,
+                f"host {host_id} to show global maintenance",
+            )
+        button = rows(page).first.get_by_role("button", name="Disable Global HA Maintenance")
+        button.wait_for()
+        assert button.is_enabled()
+        button.click()
+        page.locator("#banner").wait_for(state="hidden")
+    finally:
+        cli(lab, 1, "--set-maintenance", "--mode=none")
+
+
+def test_a_memory_edit_is_on_every_host_when_the_answer_comes(page: Any, lab: Lab) -> None:
+    log_in(page, lab)
+    page.goto(lab.status()["manager_url"] + "vm")
+    memory = page.locator("input[name=memSize]")
+    wait_for(lambda: memory.input_value() != "", 15, "the form to be filled")
+    wanted = int(memory.input_value()) + 64
+    memory.fill(str(wanted))
+    with page.expect_response(lambda r: r.request.method == "PUT") as answer:
+        page.get_by_role("button", name="Save").click()
+    assert answer.value.ok
+    for host_id in range(1, HOSTS + 1):  # at once: no waiting for a refresh period
+        shown = json.loads(cli(lab, host_id, "--show-vm-definition", "--json").stdout)
+        assert shown["memSize"] == wanted, f"host {host_id}"
+    page.get_by_text("applies at the engine VM's next start").wait_for()
+
+
+def test_the_page_comes_back_on_the_new_engine_vm_still_logged_in(page: Any, lab: Lab) -> None:
+    log_in(page, lab)
+    page.goto(lab.status()["manager_url"] + "events")
+    before = page.locator("table").inner_text()
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    lab.kill_host(runner)
+    try:
+        wait_for(
+            lambda: (
+                lab.engine_host() not in (None, runner) and engine_healthy(lab.manifest.engine_url)
+            ),
+            60,
+            "the engine up on another host",
+        )
+        page.reload()
+        assert re.search(r"/events$", page.url), page.url  # not sent to the login page
+        after = page.locator("table").inner_text()
+        assert before.strip().splitlines()[-1] in after  # the same events, and more
+    finally:
+        lab.start_host(runner)
