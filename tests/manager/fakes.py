@@ -62,8 +62,12 @@ class FakeHostApi:
         c, i = self.cluster, self.row.id
         here = c.engine_host == i
         ha = HaStatus(True, True, 3400, c.global_maintenance, c.local.get(i, False))
-        state = "LocalMaintenance" if ha.local_maintenance else ("EngineUp" if here else "EngineDown")
-        return HostStatus(i, self.row.name, ha, state, here, {"vm": "up" if here else "down"}, 1.5, False)
+        state = (
+            "LocalMaintenance" if ha.local_maintenance else ("EngineUp" if here else "EngineDown")
+        )
+        return HostStatus(
+            i, self.row.name, ha, state, here, {"vm": "up" if here else "down"}, 1.5, False
+        )
 
     async def status(self) -> HostStatus:
         await self._enter("status")

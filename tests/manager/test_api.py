@@ -198,9 +198,7 @@ async def test_vm_put_bad_input(env: Env) -> None:
 async def test_shared_config(env: Env) -> None:
     r = await env.client.get("/api/shared-config/he_shared/a", auth=env.auth)
     assert r.status_code == 200 and r.json() == {"key": "a", "value": "1", "type": "he_shared"}
-    r = await env.client.put(
-        "/api/shared-config/he_shared/a", json={"value": "2"}, auth=env.auth
-    )
+    r = await env.client.put("/api/shared-config/he_shared/a", json={"value": "2"}, auth=env.auth)
     assert r.status_code == 200 and env.cluster.shared[("he_shared", "a")] == "2"
     r = await env.client.get("/api/shared-config/he_shared/nope", auth=env.auth)
     assert r.status_code == 404 and one_line(r.json()) == "Could not find nope in he_shared"
