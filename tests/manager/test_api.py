@@ -244,3 +244,13 @@ async def test_failed_logins_rate_limited(env: Env) -> None:
     one_line(r.json())
     r = await env.client.get("/api/hosts", auth=("other", "bad"))
     assert r.status_code == 401  # per user: other users are not blocked
+
+
+async def test_cluster_calls_skip_a_host_known_dead(env: Env) -> None:
+    env.cluster.hanging.add(1)
+    await env.client.get("/api/hosts", auth=env.auth)  # host 1 seen not answering
+    env.cluster.calls.clear()
+    start = time.monotonic()
+    r = await env.client.get("/api/vms/vm-1", auth=env.auth)
+    assert r.status_code == 200 and time.monotonic() - start < 0.4
+    assert env.cluster.calls == [(2, "vm")]
