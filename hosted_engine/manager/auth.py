@@ -42,13 +42,28 @@ def ensure_admin(db: Database, data_dir: Path) -> None:
     db.add_user(ADMIN_USER, _hasher.hash(password))
 
 
+# API clients send Basic credentials on every call; an argon2 check costs tens of ms, so a
+# success is remembered for a minute, keyed by a digest that changes with the stored hash
+_VERIFIED: dict[str, float] = {}
+_VERIFIED_TTL = 60.0
+
+
 def check_password(db: Database, user: str, password: str) -> bool:
     stored = db.user_hash(user)
+    digest = hashlib.sha256(f"{user}\0{password}\0{stored}".encode()).hexdigest()
+    now = time.monotonic()
+    if stored is not None and _VERIFIED.get(digest, 0.0) > now:
+        return True
     try:
         _hasher.verify(stored or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return False
-    return stored is not None
+    if stored is None:
+        return False
+    if len(_VERIFIED) > 1000:
+        _VERIFIED.clear()
+    _VERIFIED[digest] = now + _VERIFIED_TTL
+    return True
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:

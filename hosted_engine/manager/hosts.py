@@ -77,6 +77,7 @@ class Hosts:
         self._apis: dict[int, tuple[HostRow, HostApi]] = {}
         self._last: dict[int, tuple[str | None, bool, bool] | None] = {}
         self._task: asyncio.Task[None] | None = None
+        self._answered: dict[int, bool] = {}  # did the host answer its last status call
 
     def api(self, row: HostRow) -> HostApi:
         known = self._apis.get(row.id)
@@ -101,7 +102,9 @@ class Hosts:
         try:
             status = await self.call(row, lambda api: api.status())
         except HostApiError as err:
+            self._answered[row.id] = False
             return HostView(row, None, str(err), time.time())
+        self._answered[row.id] = True
         return HostView(row, status, None, time.time())
 
     async def views(self) -> list[HostView]:
@@ -111,9 +114,10 @@ class Hosts:
         """Run ``fn`` on the first host that answers (cluster-wide actions: global
         maintenance, the engine VM definition, shared configuration). Host errors other
         than UNREACHABLE are the answer; unreachable hosts are skipped."""
+        # hosts that answered last time first (the poller keeps this fresh): a dead host
+        # costs at most one timeout, and only when it died since the last poll
         rows = self.db.hosts()
-        views = await asyncio.gather(*(self.view(r) for r in rows))
-        order = [v.row for v in views if v.responsive] + [v.row for v in views if not v.responsive]
+        order = sorted(rows, key=lambda r: not self._answered.get(r.id, True))
         last = HostApiError(UNREACHABLE, "no host API answers")
         for row in order:
             try:

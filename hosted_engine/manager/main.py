@@ -6,16 +6,19 @@ failover the next engine VM serves the same users, sessions, hosts and events.""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from hosted_engine.errors import HostApiError, HostedEngineError, UsageError
 from hosted_engine.hostd.contract import UNREACHABLE, HostApi
 from hosted_engine.manager.db import HostRow
+from hosted_engine.manager.hosts import HostApiFactory
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -52,25 +55,24 @@ class _Unavailable:
         return fail
 
 
-def _factory(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _factory(args: argparse.Namespace) -> HostApiFactory:
+    """The HTTPS client of each host's API, with the manager's client certificate."""
+    ctx: ssl.SSLContext | None = None
     if args.ca and args.cert and args.key:
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(args.ca))
         ctx.load_cert_chain(str(args.cert), str(args.key))
-    else:
-        ctx = None
     try:
-        from hosted_engine.hostd import remote  # type: ignore[attr-defined]
+        # the client arrives with hostd; until then every host shows non_responsive
+        remote: Any = importlib.import_module("hosted_engine.hostd.remote")
     except ImportError:
         remote = None
 
     def make(row: HostRow) -> HostApi:
         if remote is None:
-            return _Unavailable(row)  # type: ignore[return-value]
+            return cast(HostApi, _Unavailable(row))
         scheme = "https" if ctx is not None else "http"
-        api: HostApi = remote.RemoteHostApi(
-            f"{scheme}://{row.address}:{row.port}", ctx, args.timeout
-        )
-        return api
+        base = f"{scheme}://{row.address}:{row.port}"
+        return cast(HostApi, remote.RemoteHostApi(base, ctx, args.timeout))
 
     return make
 

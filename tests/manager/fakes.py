@@ -1,0 +1,115 @@
+"""A HostApi fake for the manager's tests: one shared cluster state, per-host flags."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hosted_engine.errors import HostApiError
+from hosted_engine.hostd.contract import (
+    UNREACHABLE,
+    EditValue,
+    HaStatus,
+    HostStatus,
+    SharedConfigValue,
+    VmDefinitionView,
+)
+from hosted_engine.manager.db import HostRow
+
+
+@dataclass
+class Cluster:
+    engine_host: int = 1
+    global_maintenance: bool = False
+    local: dict[int, bool] = field(default_factory=dict)
+    dead: set[int] = field(default_factory=set)  # answer UNREACHABLE at once
+    hanging: set[int] = field(default_factory=set)  # never answer
+    definition: dict[str, Any] = field(
+        default_factory=lambda: {
+            "vmId": "vm-1",
+            "vmName": "HostedEngine",
+            "memSize": 4096,
+            "sockets": 2,
+            "coresPerSocket": 1,
+            "threadsPerCore": 1,
+            "nics": [{"macAddr": "00:16:3e:00:00:01", "network": "ovirtmgmt"}],
+        }
+    )
+    shared: dict[tuple[str, str], str] = field(default_factory=lambda: {("he_shared", "a"): "1"})
+    calls: list[tuple[int, str]] = field(default_factory=list)
+
+    def etag(self) -> str:
+        return hashlib.sha256(json.dumps(self.definition, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class FakeHostApi:
+    def __init__(self, cluster: Cluster, row: HostRow) -> None:
+        self.cluster = cluster
+        self.row = row
+
+    async def _enter(self, what: str) -> None:
+        self.cluster.calls.append((self.row.id, what))
+        if self.row.id in self.cluster.hanging:
+            await asyncio.Event().wait()
+        if self.row.id in self.cluster.dead:
+            raise HostApiError(UNREACHABLE, f"{self.row.name}: connection refused")
+
+    def _status(self) -> HostStatus:
+        c, i = self.cluster, self.row.id
+        here = c.engine_host == i
+        ha = HaStatus(True, True, 3400, c.global_maintenance, c.local.get(i, False))
+        state = (
+            "LocalMaintenance" if ha.local_maintenance else ("EngineUp" if here else "EngineDown")
+        )
+        return HostStatus(
+            i, self.row.name, ha, state, here, {"vm": "up" if here else "down"}, 1.5, False
+        )
+
+    async def status(self) -> HostStatus:
+        await self._enter("status")
+        return self._status()
+
+    async def set_local_maintenance(self, enabled: bool) -> HostStatus:
+        await self._enter("local")
+        self.cluster.local[self.row.id] = enabled
+        return self._status()
+
+    async def set_global_maintenance(self, enabled: bool) -> HostStatus:
+        await self._enter("global")
+        self.cluster.global_maintenance = enabled
+        return self._status()
+
+    async def vm_definition(self) -> VmDefinitionView:
+        await self._enter("vm")
+        return VmDefinitionView(dict(self.cluster.definition), self.cluster.etag(), "ovf")
+
+    async def update_vm_definition(
+        self, changes: Mapping[str, EditValue], if_match: str
+    ) -> VmDefinitionView:
+        await self._enter("edit")
+        if if_match != self.cluster.etag():
+            raise HostApiError(412, "the OVF changed since it was read")
+        if "memSize" in changes and int(changes["memSize"]) < 1024:
+            raise HostApiError(422, "Invalid value for memSize: at least 1024")
+        self.cluster.definition.update(changes)
+        return await self.vm_definition()
+
+    async def get_shared_config(self, config_type: str, key: str) -> SharedConfigValue:
+        await self._enter("get")
+        if (config_type, key) not in self.cluster.shared:
+            raise HostApiError(404, f"Could not find {key} in {config_type}")
+        return SharedConfigValue(key, self.cluster.shared[(config_type, key)], config_type)
+
+    async def set_shared_config(self, config_type: str, key: str, value: str) -> SharedConfigValue:
+        await self._enter("set")
+        if (config_type, key) not in self.cluster.shared:
+            raise HostApiError(404, f"Could not find {key} in {config_type}")
+        self.cluster.shared[(config_type, key)] = value
+        return SharedConfigValue(key, value, config_type)
+
+    async def aclose(self) -> None:
+        return None

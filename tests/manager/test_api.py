@@ -1,0 +1,256 @@
+"""The REST API against fake host APIs: every endpoint, its auth and its bad input."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.manager.conftest import Env
+
+pytestmark = pytest.mark.anyio
+
+
+def one_line(body: dict[str, object]) -> str:
+    detail = body["detail"]
+    assert isinstance(detail, str) and detail and "\n" not in detail
+    return detail
+
+
+async def test_health_needs_no_auth(env: Env) -> None:
+    r = await env.client.get("/ovirt-engine/services/health")
+    assert r.status_code == 200 and r.text == "DB Up!Welcome to Health Status!"
+
+
+async def test_health_500_when_db_is_gone(env: Env) -> None:
+    env.db.close()
+    r = await env.client.get("/ovirt-engine/services/health")
+    assert r.status_code == 500 and "\n" not in r.text and r.text.startswith("DB Down")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/hosts"),
+        ("GET", "/api/hosts/1"),
+        ("POST", "/api/hosts/2/deactivate"),
+        ("POST", "/api/hosts/2/activate"),
+        ("POST", "/api/vms/vm-1/maintenance"),
+        ("GET", "/api/vms/vm-1"),
+        ("PUT", "/api/vms/vm-1"),
+        ("DELETE", "/api/vms/vm-1"),
+        ("GET", "/api/events"),
+        ("GET", "/api/shared-config/he_shared/a"),
+        ("PUT", "/api/shared-config/he_shared/a"),
+        ("DELETE", "/api/storagedomains/sd1"),
+        ("DELETE", "/api/disks/OVF_STORE"),
+    ],
+)
+async def test_every_endpoint_needs_auth(env: Env, method: str, path: str) -> None:
+    r = await env.client.request(method, path)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Basic"
+    one_line(r.json())
+    r = await env.client.request(method, path, auth=("admin", "wrong"))
+    assert r.status_code == 401
+    assert one_line(r.json()) == "bad user name or password"
+
+
+async def test_hosts_list_and_one(env: Env) -> None:
+    r = await env.client.get("/api/hosts", auth=env.auth)
+    assert r.status_code == 200
+    hosts = r.json()
+    assert [h["name"] for h in hosts] == ["host1.lab", "host2.lab", "host3.lab"]
+    h1 = hosts[0]
+    assert h1["status"] == "up" and h1["engine_vm_here"] is True
+    assert h1["hosted_engine"] == {
+        "configured": True,
+        "active": True,
+        "score": 3400,
+        "global_maintenance": False,
+        "local_maintenance": False,
+    }
+    assert h1["ha_state"] == "EngineUp" and h1["data_age"] == 1.5 and h1["out_of_sync"] is False
+    r = await env.client.get("/api/hosts/2", auth=env.auth)
+    assert r.status_code == 200 and r.json()["engine_vm_here"] is False
+    r = await env.client.get("/api/hosts/9", auth=env.auth)
+    assert r.status_code == 404 and one_line(r.json()) == "host 9 not found"
+    r = await env.client.get("/api/hosts/abc", auth=env.auth)
+    assert r.status_code == 422
+    one_line(r.json())
+
+
+async def test_a_hanging_host_does_not_slow_the_others(env: Env) -> None:
+    env.cluster.hanging.add(2)
+    env.cluster.dead.add(3)
+    start = time.monotonic()
+    r = await env.client.get("/api/hosts", auth=env.auth)
+    elapsed = time.monotonic() - start
+    assert r.status_code == 200
+    assert [h["status"] for h in r.json()] == ["up", "non_responsive", "non_responsive"]
+    assert elapsed < 0.5 + 0.4  # one timeout (0.5 s), not one per host
+    assert r.json()[1]["hosted_engine"] is None
+
+
+async def test_deactivate_and_activate(env: Env) -> None:
+    r = await env.client.post("/api/hosts/2/deactivate", auth=env.auth)
+    assert r.status_code == 200 and r.json()["status"] == "maintenance"
+    assert r.json()["hosted_engine"]["local_maintenance"] is True
+    assert env.cluster.local[2] is True
+    r = await env.client.post("/api/hosts/2/activate", auth=env.auth)
+    assert r.status_code == 200 and r.json()["status"] == "up"
+    assert env.cluster.local[2] is False
+    kinds = [(e["kind"], e["who"]) for e in env.db.events()]
+    assert kinds[:2] == [("maintenance", "admin"), ("maintenance", "admin")]
+    assert [a["action"] for a in env.db.audit_log()][:2] == ["activate", "deactivate"]
+
+
+async def test_deactivate_refused_on_the_engine_host(env: Env) -> None:
+    r = await env.client.post("/api/hosts/1/deactivate", auth=env.auth)
+    assert r.status_code == 409
+    assert one_line(r.json()).startswith("Unable to enter local maintenance mode")
+    assert 1 not in env.cluster.local
+    assert env.db.audit_log()[0]["outcome"].startswith("refused")
+
+
+async def test_out_of_sync_shown_and_fixed(env: Env) -> None:
+    env.cluster.local[3] = True  # set by the CLI on the host, not through the manager
+    r = await env.client.get("/api/hosts/3", auth=env.auth)
+    assert r.json()["out_of_sync"] is True
+    r = await env.client.post("/api/hosts/3/activate", auth=env.auth)
+    assert r.json()["out_of_sync"] is False and env.cluster.local[3] is False
+
+
+async def test_maintenance_on_unreachable_host_is_503(env: Env) -> None:
+    env.cluster.dead.add(2)
+    r = await env.client.post("/api/hosts/2/deactivate", auth=env.auth)
+    assert r.status_code == 503
+    one_line(r.json())
+
+
+async def test_global_maintenance(env: Env) -> None:
+    env.cluster.dead.add(1)  # through any responsive host
+    r = await env.client.post(
+        "/api/vms/vm-1/maintenance", json={"maintenance_enabled": True}, auth=env.auth
+    )
+    assert r.status_code == 200 and env.cluster.global_maintenance is True
+    hosts = (await env.client.get("/api/hosts", auth=env.auth)).json()
+    assert hosts[1]["hosted_engine"]["global_maintenance"] is True
+    for body in ({}, {"maintenance_enabled": "yes"}):
+        r = await env.client.post("/api/vms/vm-1/maintenance", json=body, auth=env.auth)
+        assert r.status_code == 422
+        one_line(r.json())
+    r = await env.client.post("/api/vms/vm-1/maintenance", content=b"{", auth=env.auth)
+    assert r.status_code == 422
+    one_line(r.json())
+    r = await env.client.post(
+        "/api/vms/nope/maintenance", json={"maintenance_enabled": True}, auth=env.auth
+    )
+    assert r.status_code == 404
+
+
+async def test_all_hosts_down_is_503(env: Env) -> None:
+    env.cluster.dead.update({1, 2, 3})
+    r = await env.client.get("/api/vms/vm-1", auth=env.auth)
+    assert r.status_code == 503
+    one_line(r.json())
+
+
+async def test_vm_get_and_put_with_etag(env: Env) -> None:
+    r = await env.client.get("/api/vms/vm-1", auth=env.auth)
+    assert r.status_code == 200 and r.json()["memSize"] == 4096
+    etag = r.headers["etag"]
+    assert etag == f'"{env.cluster.etag()}"'
+    r = await env.client.put("/api/vms/vm-1", json={"memSize": 8192}, auth=env.auth)
+    assert r.status_code == 428
+    one_line(r.json())
+    r = await env.client.put(
+        "/api/vms/vm-1", json={"memSize": 8192}, headers={"If-Match": etag}, auth=env.auth
+    )
+    assert r.status_code == 200
+    assert r.json()["memSize"] == 8192 and "next start" in r.json()["notice"]
+    # written through the host API before the response returned
+    assert env.cluster.definition["memSize"] == 8192
+    assert r.headers["etag"] == f'"{env.cluster.etag()}"'
+    # the old ETag is stale now: 412, passed on with the host's message
+    r = await env.client.put(
+        "/api/vms/vm-1", json={"memSize": 2048}, headers={"If-Match": etag}, auth=env.auth
+    )
+    assert r.status_code == 412 and one_line(r.json()) == "the OVF changed since it was read"
+    assert env.db.events()[0]["kind"] == "edit"
+
+
+async def test_vm_put_bad_input(env: Env) -> None:
+    etag = (await env.client.get("/api/vms/vm-1", auth=env.auth)).headers["etag"]
+    for body in ({"vmId": "x"}, {"bogus": 1}, {"memSize": [1]}, {"memSize": ""}):
+        r = await env.client.put(
+            "/api/vms/vm-1", json=body, headers={"If-Match": etag}, auth=env.auth
+        )
+        assert r.status_code == 422, body
+        one_line(r.json())
+    r = await env.client.put(
+        "/api/vms/vm-1", json={"memSize": 10}, headers={"If-Match": etag}, auth=env.auth
+    )
+    assert r.status_code == 422 and "memSize" in one_line(r.json())
+    r = await env.client.get("/api/vms/other", auth=env.auth)
+    assert r.status_code == 404
+
+
+async def test_shared_config(env: Env) -> None:
+    r = await env.client.get("/api/shared-config/he_shared/a", auth=env.auth)
+    assert r.status_code == 200 and r.json() == {"key": "a", "value": "1", "type": "he_shared"}
+    r = await env.client.put("/api/shared-config/he_shared/a", json={"value": "2"}, auth=env.auth)
+    assert r.status_code == 200 and env.cluster.shared[("he_shared", "a")] == "2"
+    r = await env.client.get("/api/shared-config/he_shared/nope", auth=env.auth)
+    assert r.status_code == 404 and one_line(r.json()) == "Could not find nope in he_shared"
+    r = await env.client.put("/api/shared-config/he_shared/a", json={"value": 3}, auth=env.auth)
+    assert r.status_code == 422
+    r = await env.client.get("/api/shared-config/he%20shared/a", auth=env.auth)
+    assert r.status_code == 422
+    one_line(r.json())
+
+
+async def test_protected_deletes(env: Env) -> None:
+    for path in ("/api/vms/vm-1", "/api/storagedomains/sd-1", "/api/disks/OVF_STORE-1"):
+        r = await env.client.delete(path, auth=env.auth)
+        assert r.status_code == 409, path
+        assert "Cannot remove" in one_line(r.json())
+    r = await env.client.delete("/api/disks/other", auth=env.auth)
+    assert r.status_code == 404
+
+
+async def test_events_endpoint(env: Env) -> None:
+    env.db.add_event("state", "system", "Host host1.lab: HA state EngineUp -> EngineStop")
+    r = await env.client.get("/api/events", auth=env.auth)
+    assert r.status_code == 200
+    e = r.json()[0]
+    assert e["who"] == "system" and e["kind"] == "state" and e["time"] > 0
+    r = await env.client.get("/api/events?limit=0", auth=env.auth)
+    assert r.status_code == 422
+
+
+async def test_openapi_docs(env: Env) -> None:
+    r = await env.client.get("/api/openapi.json")
+    assert r.status_code == 200 and "/api/hosts" in r.json()["paths"]
+    r = await env.client.get("/api/docs")
+    assert r.status_code == 200
+
+
+async def test_failed_logins_rate_limited(env: Env) -> None:
+    for _ in range(5):
+        r = await env.client.get("/api/hosts", auth=("admin", "bad"))
+        assert r.status_code == 401
+    r = await env.client.get("/api/hosts", auth=env.auth)
+    assert r.status_code == 429
+    one_line(r.json())
+    r = await env.client.get("/api/hosts", auth=("other", "bad"))
+    assert r.status_code == 401  # per user: other users are not blocked
+
+
+async def test_cluster_calls_skip_a_host_known_dead(env: Env) -> None:
+    env.cluster.hanging.add(1)
+    await env.client.get("/api/hosts", auth=env.auth)  # host 1 seen not answering
+    env.cluster.calls.clear()
+    start = time.monotonic()
+    r = await env.client.get("/api/vms/vm-1", auth=env.auth)
+    assert r.status_code == 200 and time.monotonic() - start < 0.4
+    assert env.cluster.calls == [(2, "vm")]
