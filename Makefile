@@ -21,12 +21,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed
 
-# Real components the tests use: sshd on 127.0.0.1 (remote installer runs) and ping (network monitor).
+# Real components the tests use: sshd on 127.0.0.1 (remote installer runs), ping (network
+# monitor) and Debian's chromium (the manager's browser tests, driven by Playwright).
 system-deps:
-	@if ! command -v /usr/sbin/sshd >/dev/null 2>&1 || ! command -v ping >/dev/null 2>&1; then \
+	@if ! command -v /usr/sbin/sshd >/dev/null 2>&1 || ! command -v ping >/dev/null 2>&1 \
+			|| ! command -v chromium >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iputils-ping >/dev/null; \
-		else echo "need root to apt-get install openssh-server iputils-ping" >&2; exit 1; fi; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iputils-ping chromium >/dev/null; \
+		else echo "need root to apt-get install openssh-server iputils-ping chromium" >&2; exit 1; fi; \
 	fi
 
 run: venv

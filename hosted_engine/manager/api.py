@@ -154,6 +154,7 @@ async def put_vm(
     except HostApiError as err:
         st.db.audit(user, "edit", target, f"failed: {one_line(str(err))}")
         raise from_host(err) from None
+    await st.hosts.refresh_all()
     text = ", ".join(f"{k}={v}" for k, v in sorted(changes.items()))
     st.db.audit(user, "edit", target, "ok: " + text)
     st.db.add_event("edit", user, f"engine VM edited: {text}")
@@ -196,6 +197,7 @@ async def put_shared(
     except HostApiError as err:
         st.db.audit(user, "set shared config", f"{config_type}/{key}", f"failed: {err}")
         raise from_host(err) from None
+    await st.hosts.refresh_all()
     st.db.audit(user, "set shared config", f"{config_type}/{key}", "ok")
     st.db.add_event("edit", user, f"shared configuration {config_type}/{key} changed")
     return done.to_json()

@@ -128,6 +128,17 @@ class Hosts:
                 last = err
         raise last
 
+    async def refresh_all(self) -> None:
+        """After a cluster-wide edit: every host re-reads its cache now, so each shows the
+        change at once (``--show-vm-definition`` there included); at most one timeout, a
+        host that does not answer catches up within its refresh period."""
+
+        async def refresh(row: HostRow) -> None:
+            with contextlib.suppress(HostApiError):
+                await self.call(row, lambda api: api.refresh_config())
+
+        await asyncio.gather(*(refresh(r) for r in self.db.hosts()))
+
     def record_changes(self, views: list[HostView]) -> None:
         for v in views:
             now = (

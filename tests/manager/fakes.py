@@ -15,6 +15,7 @@ from hosted_engine.hostd.contract import (
     EditValue,
     HaStatus,
     HostStatus,
+    RefreshResult,
     SharedConfigValue,
     VmDefinitionView,
 )
@@ -110,6 +111,10 @@ class FakeHostApi:
             raise HostApiError(404, f"Could not find {key} in {config_type}")
         self.cluster.shared[(config_type, key)] = value
         return SharedConfigValue(key, value, config_type)
+
+    async def refresh_config(self) -> RefreshResult:
+        await self._enter("refresh")
+        return RefreshResult(True)
 
     async def aclose(self) -> None:
         return None

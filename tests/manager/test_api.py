@@ -168,8 +168,11 @@ async def test_vm_get_and_put_with_etag(env: Env) -> None:
     )
     assert r.status_code == 200
     assert r.json()["memSize"] == 8192 and "next start" in r.json()["notice"]
-    # written through the host API before the response returned
+    # written through the host API before the response returned, and every host asked to
+    # re-read its cache (so each shows the change at once)
     assert env.cluster.definition["memSize"] == 8192
+    refreshed = {host for host, call in env.cluster.calls if call == "refresh"}
+    assert refreshed == {row.id for row in env.db.hosts()}
     assert r.headers["etag"] == f'"{env.cluster.etag()}"'
     # the old ETag is stale now: 412, passed on with the host's message
     r = await env.client.put(
@@ -200,6 +203,9 @@ async def test_shared_config(env: Env) -> None:
     assert r.status_code == 200 and r.json() == {"key": "a", "value": "1", "type": "he_shared"}
     r = await env.client.put("/api/shared-config/he_shared/a", json={"value": "2"}, auth=env.auth)
     assert r.status_code == 200 and env.cluster.shared[("he_shared", "a")] == "2"
+    assert {host for host, call in env.cluster.calls if call == "refresh"} == {
+        row.id for row in env.db.hosts()
+    }
     r = await env.client.get("/api/shared-config/he_shared/nope", auth=env.auth)
     assert r.status_code == 404 and one_line(r.json()) == "Could not find nope in he_shared"
     r = await env.client.put("/api/shared-config/he_shared/a", json={"value": 3}, auth=env.auth)
