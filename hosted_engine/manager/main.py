@@ -6,19 +6,20 @@ failover the next engine VM serves the same users, sessions, hosts and events.""
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from hosted_engine.errors import HostApiError, HostedEngineError, UsageError
 from hosted_engine.hostd.contract import UNREACHABLE, HostApi
+from hosted_engine.hostd.remote import RemoteHostApi
 from hosted_engine.manager.db import HostRow
 from hosted_engine.manager.hosts import HostApiFactory
+from hosted_engine.pki import client_context
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -40,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class _Unavailable:
-    """Stands in for a host when no HTTPS client is installed: every call UNREACHABLE."""
+class _NoCertificate:
+    """Stands in for every host when the manager has no client certificate: host APIs
+    take only certificates of the cluster CA, so every call is UNREACHABLE, saying why."""
 
     def __init__(self, row: HostRow) -> None:
         self.row = row
@@ -50,29 +52,23 @@ class _Unavailable:
         async def fail(*args: object, **kwargs: object) -> object:
             if name == "aclose":
                 return None
-            raise HostApiError(UNREACHABLE, f"{self.row.name}: no host API client available")
+            raise HostApiError(
+                UNREACHABLE,
+                f"{self.row.name}: the manager has no client certificate "
+                "(start it with --ca, --cert and --key)",
+            )
 
         return fail
 
 
 def _factory(args: argparse.Namespace) -> HostApiFactory:
     """The HTTPS client of each host's API, with the manager's client certificate."""
-    ctx: ssl.SSLContext | None = None
-    if args.ca and args.cert and args.key:
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(args.ca))
-        ctx.load_cert_chain(str(args.cert), str(args.key))
-    try:
-        # the client arrives with hostd; until then every host shows non_responsive
-        remote: Any = importlib.import_module("hosted_engine.hostd.remote")
-    except ImportError:
-        remote = None
+    if args.ca is None:  # main() has checked that the three come together
+        return lambda row: cast(HostApi, _NoCertificate(row))
+    context = client_context(args.ca, args.cert, args.key)
 
     def make(row: HostRow) -> HostApi:
-        if remote is None:
-            return cast(HostApi, _Unavailable(row))
-        scheme = "https" if ctx is not None else "http"
-        base = f"{scheme}://{row.address}:{row.port}"
-        return cast(HostApi, remote.RemoteHostApi(base, ctx, args.timeout))
+        return RemoteHostApi(f"https://{row.address}:{row.port}", context, args.timeout)
 
     return make
 
