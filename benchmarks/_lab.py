@@ -48,9 +48,17 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def temp_lab(
-    hosts: int, profile: str, keep_dir: bool = False, up_timeout: float | None = None
+    hosts: int,
+    profile: str,
+    keep_dir: bool = False,
+    up_timeout: float | None = None,
+    engine: str = "stand-in",
 ) -> Iterator[Lab]:
     """A fresh lab in a temporary directory, torn down on the way out whatever happens.
+
+    The engine VM runs the stand-in by default: it tells which host and pid answer (see
+    :func:`engine_identity`), which the HA benchmarks time; ``engine="manager"`` runs the
+    real manager.
 
     SIGTERM is turned into KeyboardInterrupt for the duration so a killed benchmark still
     reaches the teardown. The directory is removed unless ``keep_dir`` (the logs are in
@@ -62,7 +70,7 @@ def temp_lab(
     print(f"lab: {hosts} hosts, profile {profile}, in {lab.dir}", flush=True)
     try:
         started = time.monotonic()
-        lab = Lab.up(lab_dir, hosts, profile, timeout=up_timeout)
+        lab = Lab.up(lab_dir, hosts, profile, timeout=up_timeout, engine=engine)
         print(f"lab: engine healthy {time.monotonic() - started:.1f} s after `up`", flush=True)
         yield lab
     finally:

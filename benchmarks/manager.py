@@ -128,7 +128,7 @@ def manager_process(lab: Lab) -> psutil.Process | None:
 def failover(lab: Lab, url: str, auth: tuple[str, str], rounds: int) -> list[float]:
     times = []
     for n in range(rounds):
-        _lab.wait_settled(lab, 120)
+        _lab.wait_settled(lab, 120, 1.0, 0.2)
         runner = lab.engine_host()
         assert runner is not None
         started = time.monotonic()
@@ -254,8 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-64", action="store_true")
     args = parser.parse_args(argv)
     rows = []
-    with _lab.temp_lab(3, "fast") as lab:
-        _lab.wait_settled(lab, 120)
+    with _lab.temp_lab(3, "fast", engine="manager") as lab:
+        _lab.wait_settled(lab, 120, 1.0, 0.2)
         url, auth = login_of(lab)
         p50, p99 = api_latency(url, auth, args.requests)
         rows.append(
