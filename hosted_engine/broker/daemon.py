@@ -8,6 +8,7 @@ import threading
 
 from hosted_engine.backends import lease_manager_for, vm_backend_for
 from hosted_engine.broker.config_cache import ConfigCache
+from hosted_engine.broker.memory import TRIM_PERIOD, MemoryKeeper
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.broker.notifications import Notifier, load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
@@ -78,10 +79,14 @@ def run(config: HostConfig, stop: threading.Event) -> int:
     )
     server.serve_in_thread()
     log.info("broker for host %d up, socket %s", config.host_id, config.broker_socket)
+    memory = MemoryKeeper()
+    memory.freeze_startup()
     try:
-        stop.wait()
+        while not stop.wait(TRIM_PERIOD):
+            memory.trim()
     finally:
         log.info("broker stopping")
+        memory.close()
         server.close()
         config_cache.stop()
         publisher.stop()

@@ -7,9 +7,10 @@ its exit reason, not by matching qemu's lock error text (D10).
 
 from __future__ import annotations
 
+import http.client
 import re
-
-import httpx
+import ssl
+from urllib.parse import urlsplit
 
 from hosted_engine.vm.base import ExitReason, VmState, VmStatus
 from hosted_engine.vm.engine_status import EngineStatus
@@ -22,6 +23,8 @@ NOT_CHECKED = "liveliness not checked yet"
 
 _DOWN_WORDS = ("down", "down_unexpected", "down_missing")
 _HEALTHY_BODY = re.compile(r"DB Up")
+# A health page is a few words; a bigger answer is read only this far.
+_MAX_BODY = 64 * 1024
 
 
 def engine_status(
@@ -53,31 +56,53 @@ def engine_status(
     )
 
 
-def check_liveliness(url: str, timeout: float, client: httpx.Client | None = None) -> bool:
+def check_liveliness(url: str, timeout: float, ssl_context: ssl.SSLContext | None = None) -> bool:
     """The reference's ``--check-liveliness``: the engine answers 200 with ``DB Up``.
 
-    Never raises: an engine that cannot be reached is simply not live. Pass a ``client``
-    when checking repeatedly: a new one per call builds a new SSL context each time, which
-    made an idle broker burn CPU and memory.
+    Never raises: an engine that cannot be reached is simply not live. One GET on the
+    stdlib's ``http.client``: an HTTP client library builds request, URL and header
+    objects with reference cycles on every call, and an idle broker checking every
+    period turned that garbage into steady RSS growth. Pass ``ssl_context`` when checking
+    repeatedly over https, so the context (and its CA store) is built once.
     """
     try:
-        if client is None:
-            response = httpx.get(url, timeout=timeout)
+        parts = urlsplit(url)
+        host = parts.hostname
+        if host is None or parts.scheme not in ("http", "https"):
+            return False
+        conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            context = ssl_context if ssl_context is not None else ssl.create_default_context()
+            conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=context)
         else:
-            response = client.get(url, timeout=timeout)
-    except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError):
+            conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+        try:
+            path = parts.path or "/"
+            if parts.query:
+                path = f"{path}?{parts.query}"
+            conn.request("GET", path, headers={"Connection": "close"})
+            response = conn.getresponse()
+            body = response.read(_MAX_BODY)
+            status = response.status
+        finally:
+            conn.close()
+    except (http.client.HTTPException, OSError, ValueError, UnicodeError):
         return False
-    return response.status_code == 200 and _HEALTHY_BODY.search(response.text) is not None
+    text = body.decode("utf-8", errors="replace")
+    return status == 200 and _HEALTHY_BODY.search(text) is not None
 
 
 class LivelinessProbe:
-    """``check_liveliness`` with one HTTP client for the life of a monitor."""
+    """``check_liveliness`` for the life of a monitor: the TLS context is built once."""
 
     def __init__(self) -> None:
-        self._client = httpx.Client(trust_env=False)
+        self._context: ssl.SSLContext | None = None
 
     def __call__(self, url: str, timeout: float) -> bool:
-        return check_liveliness(url, timeout, self._client)
+        if self._context is None and url.lower().startswith("https:"):
+            self._context = ssl.create_default_context()
+        return check_liveliness(url, timeout, self._context)
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing stays open between checks; kept so a monitor can always close its probe."""
+        self._context = None
