@@ -79,7 +79,7 @@ def edit_persist(lab: Lab, url: str, auth: tuple[str, str], rounds: int) -> list
             put.raise_for_status()
             found = store.read().vm_ovf(m.vm_id)
             elapsed = time.perf_counter() - started
-            assert found is not None and found.definition.mem_size_mib == memory, "not on storage"
+            assert found is not None and found.definition().mem_size_mib == memory, "not on storage"
             times.append(elapsed * 1000)
     return times
 

@@ -39,7 +39,7 @@ async def _host(st: State, host_id: int) -> HostView:
 
 @router.get("/hosts")
 async def list_hosts(user: User, st: St) -> list[dict[str, Any]]:
-    return [v.to_json() for v in await st.hosts.views()]
+    return [v.to_json() for v in await st.hosts.views(cached=True)]
 
 
 @router.get("/hosts/{host_id}")
@@ -60,8 +60,10 @@ async def _host_maintenance(st: State, user: str, host_id: int, enabled: bool) -
     try:
         await st.hosts.call(view.row, lambda api: api.set_local_maintenance(enabled))
     except HostApiError as err:
+        st.hosts.forget_round()
         st.db.audit(user, action, target, f"failed: {one_line(str(err))}")
         raise from_host(err) from None
+    st.hosts.forget_round()
     st.db.set_host_status(host_id, "maintenance" if enabled else "up")
     st.db.audit(user, action, target, "ok")
     word = "enabled" if enabled else "disabled"
@@ -102,6 +104,8 @@ async def global_maintenance(
     except HostApiError as err:
         st.db.audit(user, "global maintenance", "cluster", f"failed: {err}")
         raise from_host(err) from None
+    finally:
+        st.hosts.forget_round()
     word = "enabled" if enabled else "disabled"
     st.db.audit(user, "global maintenance", "cluster", word)
     st.db.add_event("maintenance", user, f"global maintenance {word}")

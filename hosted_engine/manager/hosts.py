@@ -2,7 +2,11 @@
 per-call timeout, and a poller that turns changes between polls into events.
 
 Every call to a host is bounded by ``timeout``: a dead host is shown ``non_responsive``
-and never holds up the answer for the others (the calls run concurrently)."""
+and never holds up the answer for the others (the calls run concurrently). Lists of all
+hosts are served from the poller's last round while it is fresh (as oVirt's engine serves
+host status from its periodic monitoring), with each host's data age counting the time
+since that round; a change made through the manager drops the round, so the next list
+asks the hosts again."""
 
 from __future__ import annotations
 
@@ -62,7 +66,9 @@ class HostView:
             "engine_vm_here": bool(st and st.engine_vm_here),
             "ha_state": None if st is None else st.state,
             "engine_status": None if st is None else st.engine_status,
-            "data_age": None if st is None else st.data_age,
+            "data_age": None
+            if st is None or st.data_age is None
+            else st.data_age + max(0.0, time.time() - self.polled_at),
             "stale": None if st is None else st.stale,
             "out_of_sync": self.out_of_sync,
             "error": self.error,
@@ -78,6 +84,9 @@ class Hosts:
         self._last: dict[int, tuple[str | None, bool, bool] | None] = {}
         self._task: asyncio.Task[None] | None = None
         self._answered: dict[int, bool] = {}  # did the host answer its last status call
+        self._round: tuple[float, list[HostView]] | None = None  # the poller's last, monotonic
+        self._fresh_for = 0.0  # how long a round may be served (set by start)
+        self._changes = 0  # changes made through the manager: a round older than one is void
 
     def api(self, row: HostRow) -> HostApi:
         known = self._apis.get(row.id)
@@ -107,8 +116,22 @@ class Hosts:
         self._answered[row.id] = True
         return HostView(row, status, None, time.time())
 
-    async def views(self) -> list[HostView]:
-        return list(await asyncio.gather(*(self.view(r) for r in self.db.hosts())))
+    async def views(self, *, cached: bool = False) -> list[HostView]:
+        """Every host's view; ``cached``: the poller's last round while it is fresh and
+        covers every registered host, else a live round."""
+        rows = self.db.hosts()
+        if cached and self._round is not None:
+            taken, views = self._round
+            fresh = time.monotonic() - taken <= self._fresh_for
+            if fresh and [v.row for v in views] == rows:
+                return views
+        return list(await asyncio.gather(*(self.view(r) for r in rows)))
+
+    def forget_round(self) -> None:
+        """A change was made: the next list of hosts must ask them (a round under way when
+        it was made is not kept either)."""
+        self._changes += 1
+        self._round = None
 
     async def on_any(self, fn: Callable[[HostApi], Awaitable[_T]]) -> _T:
         """Run ``fn`` on the first host that answers (cluster-wide actions: global
@@ -154,10 +177,15 @@ class Hosts:
     async def poll_forever(self, interval: float = 1.5) -> None:
         while True:
             with contextlib.suppress(Exception):
-                self.record_changes(await self.views())
+                changes = self._changes
+                views = await self.views()
+                if changes == self._changes:
+                    self._round = (time.monotonic(), views)
+                self.record_changes(views)
             await asyncio.sleep(interval)
 
     def start(self, interval: float = 1.5) -> None:
+        self._fresh_for = 2 * interval + self.timeout  # a round missed is not yet stale
         self._task = asyncio.get_running_loop().create_task(self.poll_forever(interval))
 
     async def stop(self) -> None:

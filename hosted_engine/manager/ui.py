@@ -113,7 +113,7 @@ async def logout() -> Response:
 async def hosts_page(request: Request, st: St) -> Response:
     if _session(request, st) is None:
         return RedirectResponse("/login", 303)
-    return _page(request, st, "hosts.html", **host_rows(await st.hosts.views()))
+    return _page(request, st, "hosts.html", **host_rows(await st.hosts.views(cached=True)))
 
 
 @router.get("/ui/hosts.json", include_in_schema=False)
@@ -122,7 +122,7 @@ async def hosts_json(request: Request, st: St) -> Response:
         raise HTTPException(401, "authentication required")
     from fastapi.responses import JSONResponse
 
-    return JSONResponse(host_rows(await st.hosts.views()))
+    return JSONResponse(host_rows(await st.hosts.views(cached=True)))
 
 
 @router.get("/vm", include_in_schema=False)

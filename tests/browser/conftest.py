@@ -55,8 +55,25 @@ def page(browser: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
     finally:
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
-            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            screenshots(page, tmp_path)
         context.close()
+
+
+MAIN_PAGES = ("hosts", "vm", "shared-config", "events")
+
+
+def screenshots(page: Any, directory: Path) -> None:
+    """The page as the failure left it, then each main page (where the manager answers)."""
+    page.screenshot(path=str(directory / "failure.png"), full_page=True)
+    base = page.url.split("/", 3)
+    if len(base) < 3:
+        return
+    for name in MAIN_PAGES:
+        try:
+            page.goto(f"{base[0]}//{base[2]}/{name}", timeout=5_000)
+            page.screenshot(path=str(directory / f"{name}.png"), full_page=True)
+        except Exception:  # the manager may be what failed: keep what was taken
+            continue
 
 
 @pytest.hookimpl(hookwrapper=True)

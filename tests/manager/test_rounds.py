@@ -1,0 +1,80 @@
+"""Host lists from the poller's last round: fast, truthful about age, dropped on a change."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hosted_engine.manager.db import HostRow, open_database
+from hosted_engine.manager.hosts import Hosts
+from tests.manager.fakes import Cluster, FakeHostApi
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _first_round(hosts: Hosts, cluster: Cluster) -> None:
+    while not any(call == "status" for _, call in cluster.calls):
+        await asyncio.sleep(0.01)
+    while hosts._round is None:
+        await asyncio.sleep(0.01)
+
+
+async def test_a_list_is_the_last_round_until_a_change_drops_it(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    for i in (1, 2):
+        db.upsert_host(i, f"host{i}.lab", "127.0.0.1", 10000 + i)
+    cluster = Cluster()
+
+    def factory(row: HostRow) -> FakeHostApi:
+        return FakeHostApi(cluster, row)
+
+    hosts = Hosts(db, factory, timeout=0.5)
+    hosts.start(interval=60.0)  # one round now, the next much later
+    try:
+        await _first_round(hosts, cluster)
+        calls = len(cluster.calls)
+        listed = await hosts.views(cached=True)
+        assert len(cluster.calls) == calls  # no host asked: the round was served
+        assert [v.row.id for v in listed] == [1, 2]
+        await asyncio.sleep(0.05)
+        age = listed[0].to_json()["data_age"]
+        assert age >= 1.5 + 0.05  # the host's own age plus the round's
+        cluster.local[2] = True  # a change made through the manager...
+        hosts.forget_round()
+        fresh = await hosts.views(cached=True)  # ...is asked for at once
+        assert len(cluster.calls) == calls + 2
+        assert fresh[1].status is not None and fresh[1].status.ha.local_maintenance
+        assert not (await hosts.views())[0].out_of_sync
+    finally:
+        await hosts.stop()
+        db.close()
+
+
+async def test_a_round_under_way_during_a_change_is_not_kept(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    db.upsert_host(1, "host1.lab", "127.0.0.1", 10001)
+    cluster = Cluster()
+    cluster.hanging.add(1)  # the first round waits out its timeout
+
+    def factory(row: HostRow) -> FakeHostApi:
+        return FakeHostApi(cluster, row)
+
+    hosts = Hosts(db, factory, timeout=0.3)
+    hosts.start(interval=60.0)
+    try:
+        while not cluster.calls:
+            await asyncio.sleep(0.01)
+        hosts.forget_round()  # the change lands while the round is under way
+        cluster.hanging.clear()
+        await asyncio.sleep(0.5)  # the round has ended by now
+        assert hosts._round is None
+    finally:
+        await hosts.stop()
+        db.close()
