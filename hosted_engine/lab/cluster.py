@@ -76,12 +76,15 @@ class Lab:
         lab = cls(lab_dir.resolve())
         if (lab.dir / "lab.json").exists() and lab.running_processes():
             raise UsageError(f"a lab is already running in {lab.dir}; run `down` first")
-        manifest = create_lab(lab.dir, hosts, profile, engine=engine)
-        for host_id in range(1, hosts + 1):
-            lab.start_host(host_id)
+        create_lab(lab.dir, hosts, profile, engine=engine)
         limit = timeout if timeout is not None else (60.0 if profile == "fast" else 180.0)
-        lab.wait_engine_healthy(limit)
-        del manifest
+        try:
+            for host_id in range(1, hosts + 1):
+                lab.start_host(host_id)
+            lab.wait_engine_healthy(limit)
+        except BaseException:  # a lab that did not come up leaves nothing running
+            lab.down()
+            raise
         return lab
 
     def start_host(self, host_id: int, timeout: float = 30.0) -> None:
