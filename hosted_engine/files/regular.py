@@ -42,14 +42,19 @@ def read_bounded(path: Path, limit: int, error: type[HostedEngineError]) -> byte
             raise error(f"cannot read {path}: not a regular file")
         if info.st_size > limit:
             raise error(f"{path} is more than the {limit} bytes allowed")
+        # Ask for what the file holds plus one byte (to notice growth), never for the
+        # limit: a read of the limit allocates that much (64 MiB for an OVF_STORE copy)
+        # every refresh, and glibc's heap keeps the high-water mark of such buffers.
         chunks: list[bytes] = []
         size = 0
+        want = info.st_size + 1
         while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
+            chunk = os.read(fd, min(want, limit + 1 - size))
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
+            want = 64 * 1024  # it grew since fstat: read on in modest steps
     except OSError as e:
         raise error(f"cannot read {path}: {e.strerror}") from None
     finally:
