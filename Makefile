@@ -8,7 +8,7 @@ LAB_DIR ?= .lab
 HOSTS ?= 3
 PROFILE ?= fast
 
-.PHONY: run test venv system-deps lint typecheck unit bench clean
+.PHONY: run test venv system-deps debian-modules lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +22,38 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 venv: $(VENV)/.installed
 
 # Real components the tests use: sshd on 127.0.0.1 (remote installer runs), ping (network
-# monitor) and Debian's chromium (the manager's browser tests, driven by Playwright).
+# monitor), Debian's chromium (the manager's browser tests, driven by Playwright), and the
+# production lease and VM parts: the sanlock daemon with its Python module, libvirt's
+# Python module with the QEMU driver (embedded, no libvirtd), nftables.
+APT_PACKAGES := openssh-server openssh-client iputils-ping chromium sanlock python3-sanlock \
+	python3-libvirt libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 nftables
 system-deps:
 	@if ! command -v /usr/sbin/sshd >/dev/null 2>&1 || ! command -v ping >/dev/null 2>&1 \
-			|| ! command -v chromium >/dev/null 2>&1; then \
+			|| ! command -v chromium >/dev/null 2>&1 || ! command -v sanlock >/dev/null 2>&1 \
+			|| ! [ -e /usr/lib/python3/dist-packages/libvirt.py ] \
+			|| ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iputils-ping chromium >/dev/null; \
-		else echo "need root to apt-get install openssh-server iputils-ping chromium" >&2; exit 1; fi; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $(APT_PACKAGES) >/dev/null; \
+		else echo "need root to apt-get install $(APT_PACKAGES)" >&2; exit 1; fi; \
 	fi
+	@# libvirt's QEMU driver resolves its default user before reading qemu.conf; the
+	@# package that would create it (libvirt-daemon-system) is not needed otherwise.
+	@getent group kvm >/dev/null || groupadd --system kvm
+	@getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+	@getent passwd libvirt-qemu >/dev/null || useradd --system --no-create-home \
+		-d /var/lib/libvirt -s /usr/sbin/nologin -g libvirt-qemu -G kvm libvirt-qemu
+	@$(MAKE) --no-print-directory debian-modules
+
+# Debian's sanlock and libvirt modules, and only them, made importable in the venv (they
+# are not on PyPI; the venv's Python has the same ABI as Debian's python3).
+DEBIAN_MODULES := sanlock.cpython-311-x86_64-linux-gnu.so libvirt.py libvirtaio.py \
+	libvirt_qemu.py libvirtmod.cpython-311-x86_64-linux-gnu.so \
+	libvirtmod_qemu.cpython-311-x86_64-linux-gnu.so
+debian-modules: venv
+	@mkdir -p $(VENV)/debian-modules
+	@for m in $(DEBIAN_MODULES); do ln -sf /usr/lib/python3/dist-packages/$$m $(VENV)/debian-modules/$$m; done
+	@echo "$(abspath $(VENV))/debian-modules" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/debian-modules.pth"
 
 run: venv
 	$(BIN)/hosted-engine-lab run --hosts $(HOSTS) --dir $(LAB_DIR) --profile $(PROFILE)

@@ -75,6 +75,21 @@ class Timing:
     config_refresh_period: float  # broker: re-read the shared configuration archive
     config_max_age: float  # a cache older than this costs the host the config penalty
     preempt_grace: float  # a running engine yields to a better host only after this long
+    # Fencing (sanlock's model: renew, fail the renewal, let the watchdog fire). The VM
+    # lease holder proves every ``lease_renewal`` that it still owns the lease on storage
+    # and pets the watchdog only after a success. When its last good renewal is older than
+    # ``fence_after`` (= lease_timeout - watchdog_timeout) it kills its VM itself and stops
+    # petting; the watchdog resets the host ``watchdog_timeout`` after the last pet; so
+    # ``lease_timeout`` after the last good renewal nothing of the holder runs any more,
+    # and only then may another host take the lease.
+    lease_renewal: float  # between two renewals of the VM lease
+    lease_timeout: float  # a lease unrenewed this long may be taken by another host
+    watchdog_timeout: float  # an unpetted watchdog resets the host after this long
+
+    @property
+    def fence_after(self) -> float:
+        """Age of the last good renewal at which the holder kills its VM (self-fence)."""
+        return self.lease_timeout - self.watchdog_timeout
 
     def validate(self) -> Timing:
         """Refuse combinations that cannot work; returns self for chaining."""
@@ -132,6 +147,16 @@ class Timing:
                 "config_max_age >= 3 * config_refresh_period "
                 "(one failed refresh must not cost a host its score)",
             ),
+            (
+                self.watchdog_timeout < self.lease_timeout,
+                "watchdog_timeout < lease_timeout "
+                "(the watchdog must fire before anyone else may take the lease)",
+            ),
+            (
+                2 * self.lease_renewal + self.storage_latency_limit <= self.fence_after,
+                "2 * lease_renewal + storage_latency_limit <= lease_timeout - watchdog_timeout "
+                "(one slow and one missed renewal must not fence a healthy host)",
+            ),
         ]
         broken = [text for ok, text in rules if not ok]
         if broken:
@@ -176,6 +201,9 @@ PROFILES: dict[str, Timing] = {
         config_refresh_period=30.0,
         config_max_age=120.0,
         preempt_grace=60.0,
+        lease_renewal=10.0,
+        lease_timeout=60.0,
+        watchdog_timeout=30.0,
     ),
     # For the lab and the tests: everything scaled down, still coherent.
     "fast": Timing(
@@ -199,6 +227,9 @@ PROFILES: dict[str, Timing] = {
         config_refresh_period=1.0,
         config_max_age=5.0,
         preempt_grace=3.0,
+        lease_renewal=0.5,
+        lease_timeout=6.0,
+        watchdog_timeout=3.0,
     ),
 }
 

@@ -16,7 +16,18 @@ as text to be parsed (D10).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
+
+
+class LeaseState(StrEnum):
+    """The VM lease as its holder sees it, for ``--vm-status`` and the lab view."""
+
+    NONE = "none"  # this host holds no VM lease
+    HELD = "held"  # held, last renewal in time
+    RENEWING = "renewing"  # held, but the last renewal is late (storage slow or failing)
+    EXPIRED = "expired"  # not renewed for too long: the holder is fencing itself
+    FENCED = "fenced"  # the holder killed its VM because it could not renew
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,12 @@ class Lease(Protocol):
 
     def inheritable_fds(self) -> tuple[int, ...]:
         """File descriptors a child process must keep open to go on holding the lease."""
+        ...
+
+    def renew(self) -> None:
+        """Prove on storage that the lease is still ours (the holder calls this every
+        ``timing.lease_renewal``). Raises LeaseError when it is lost or the I/O fails,
+        and may block as long as the storage does: call it off the thread that fences."""
         ...
 
 

@@ -15,14 +15,18 @@ Layout under ``<domain>/ha_agent``:
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from hosted_engine.errors import LeaseError, LeaseHeldError
+from hosted_engine.files import faults
 from hosted_engine.files.atomic import write_atomically
+from hosted_engine.files.faults import FaultPoint
 from hosted_engine.locking import ranges
 from hosted_engine.locking.base import LeaseHolder
 
 _HOLDER_BYTES = 512
+_RENEWAL_BYTES = 64  # after the holder record: "renewed <epoch>"
 _VM_LOCK_OFFSET = 4096  # past the holder record, so reading it never contends
 
 
@@ -45,6 +49,21 @@ class FcntlLease:
 
     def inheritable_fds(self) -> tuple[int, ...]:
         return () if self._fd is None else (self._fd,)
+
+    def renew(self) -> None:
+        """The kernel keeps the lock itself; renewing proves the storage still takes our
+        writes (a stalled mount is what a lock cannot see), by rewriting the renewal
+        time after the holder record."""
+        fd = self._fd
+        if fd is None:
+            raise LeaseError(f"lease {self._name} is released")
+        stamp = f"renewed {time.time():.3f}\n".encode().ljust(_RENEWAL_BYTES, b"\0")
+        try:
+            faults.check(FaultPoint.LEASE_RENEWAL)
+            os.pwrite(fd, stamp, _HOLDER_BYTES)
+            os.fdatasync(fd)
+        except OSError as e:
+            raise LeaseError(f"cannot renew lease {self._name}: {e.strerror or e}") from None
 
     def __del__(self) -> None:  # pragma: no cover - best effort for forgotten leases
         if self._fd is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from hosted_engine.errors import LeaseHeldError
+from hosted_engine.errors import LeaseError, LeaseHeldError
 from hosted_engine.locking.base import LeaseHolder
 
 
@@ -49,6 +49,10 @@ class MemoryLease:
 
     def inheritable_fds(self) -> tuple[int, ...]:
         return ()
+
+    def renew(self) -> None:
+        if not self.is_held():
+            raise LeaseError(f"lease {self._key} is lost")
 
     def lose(self) -> None:
         """Simulate a lease lost to storage failure (to its holder it looks the same)."""
