@@ -11,7 +11,7 @@ from hosted_engine.errors import ConfigError
 from hosted_engine.locking.base import LeaseManager
 from hosted_engine.locking.fcntl_backend import FcntlLeaseManager
 from hosted_engine.vm.base import VmBackend
-from hosted_engine.vm.process import PayloadSettings, ProcessVmBackend
+from hosted_engine.vm.process import FencingSettings, PayloadSettings, ProcessVmBackend
 
 
 def lease_manager_for(config: HostConfig) -> LeaseManager:
@@ -30,5 +30,12 @@ def vm_backend_for(config: HostConfig) -> VmBackend:
         config.hostname,
         config.lease_backend,
         payload=PayloadSettings(config.process_command, config.process_data_dir, config.images_dir),
+        fencing=FencingSettings(
+            lease_renewal=config.timing.lease_renewal,
+            fence_after=config.timing.fence_after,
+            watchdog_timeout=config.timing.watchdog_timeout,
+            watchdog=config.watchdog,
+            fault_file=config.fault_file,
+        ),
         shutdown_grace=config.timing.vm_shutdown_grace,
     )

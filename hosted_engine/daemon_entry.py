@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from hosted_engine.config.host import HostConfig, load_host_config, require_daemon_keys
 from hosted_engine.errors import HostedEngineError
+from hosted_engine.files import faults
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -90,6 +91,7 @@ def run_daemon(
         print(f"{prog}: {e}", file=sys.stderr)
         return 1
     setup_daemon_logging(name, config.log_dir, args.debug)
+    faults.use_file(config.fault_file)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

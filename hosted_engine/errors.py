@@ -130,6 +130,10 @@ class LeaseHeldError(LeaseError):
         self.holder = holder
 
 
+class WatchdogError(LeaseError):
+    """The watchdog cannot be armed, petted or reached (fencing is not guaranteed)."""
+
+
 # --- engine VM ------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ import threading
 
 from hosted_engine.backends import lease_manager_for, vm_backend_for
 from hosted_engine.broker.config_cache import ConfigCache
+from hosted_engine.broker.fencing import FencingReport
 from hosted_engine.broker.memory import TRIM_PERIOD, MemoryKeeper
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.broker.notifications import Notifier, load_broker_conf
@@ -18,6 +19,7 @@ from hosted_engine.clock import SystemClock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.daemon_entry import run_daemon
 from hosted_engine.errors import HostedEngineError, LeaseHeldError
+from hosted_engine.locking.watchdog import last_reset
 from hosted_engine.storage.whiteboard import Whiteboard
 from hosted_engine.vm.engine_status import EngineStatus
 
@@ -39,8 +41,9 @@ def run(config: HostConfig, stop: threading.Event) -> int:
         value = None if reading is None else reading.value
         return value if isinstance(value, EngineStatus) else None
 
+    fencing = FencingReport(backend, lambda: last_reset(config.watchdog), clock.monotonic)
     publisher = StatusPublisher(
-        config, whiteboard, leases, engine_status, clock, config_cache.status
+        config, whiteboard, leases, engine_status, clock, config_cache.status, fencing.metadata
     )
     try:
         publisher.acquire_lease()  # a duplicate host id fails here, loudly

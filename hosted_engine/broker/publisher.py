@@ -69,8 +69,10 @@ class StatusPublisher:
         engine_status: Callable[[], EngineStatus | None],
         clock: Clock,
         config_status: Callable[[], CacheStatus] | None = None,
+        fencing: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.config = config
+        self.fencing = fencing
         self.whiteboard = whiteboard
         self.leases = leases
         self.engine_status = engine_status
@@ -153,6 +155,8 @@ class StatusPublisher:
         refreshed_at = None if conf is None else conf.refreshed_at
         if conf is not None and conf.vm_source is not None:
             state_md["vm_conf_source"] = conf.vm_source
+        if self.fencing is not None:
+            state_md.update(self.fencing())
         record = HostRecord(
             host_id=self.config.host_id,
             host_ts=int(now),

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hosted_engine.config.timing import Timing, load_timing
-from hosted_engine.errors import ConfigError, NotDeployedError, TimingError
+from hosted_engine.errors import ConfigError, NotDeployedError, TimingError, WatchdogError
 from hosted_engine.files import keyvalue
+from hosted_engine.locking.watchdog import check_spec as check_watchdog
+from hosted_engine.locking.watchdog import default_spec as default_watchdog
 from hosted_engine.storage.domain import HA_DIR_NAME, LOCKSPACE_NAME, METADATA_NAME
 from hosted_engine.storage.metadata import MAX_HOST_ID
 
@@ -63,6 +65,10 @@ class HostConfig:
     # the directory that plays the VM's disk
     process_command: tuple[str, ...] = ()
     process_data_dir: Path | None = None
+    # what resets this host when it freezes while holding the VM lease
+    # (locking/watchdog.py): "none", a device path, or "unix:PATH" (the lab's)
+    watchdog: str = field(default_factory=default_watchdog)
+    fault_file: Path | None = None  # injected storage faults (files/faults.py): tests, the lab
     timing: Timing = field(default_factory=lambda: load_timing("default"))
     score_overrides: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
@@ -225,10 +231,19 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         vm_backend=values.get("vm_backend", "process"),
         process_command=process_command,
         process_data_dir=optional_path("process_data_dir"),
+        watchdog=_watchdog(values.get("watchdog") or default_watchdog(), source),
+        fault_file=optional_path("fault_file"),
         timing=timing,
         score_overrides=score_overrides,
         raw=dict(values),
     )
+
+
+def _watchdog(spec: str, source: str) -> str:
+    try:
+        return check_watchdog(spec)
+    except WatchdogError as e:
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def require_daemon_keys(config: HostConfig) -> HostConfig:

@@ -102,6 +102,8 @@ HOST_KEYS = (
     "process_command",
     "process_data_dir",
     "timing_profile",
+    "watchdog",
+    "fault_file",
 )
 # Readable but never set here: changing one would detach the host from its slot, its
 # storage domain or the engine VM's lease. Redeploying the host is how these change.

@@ -6,23 +6,31 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from signal import SIGCONT, SIGSTOP, SIGTERM
 from typing import Any
 
+from hosted_engine.broker.fencing import LEASE_KEY
 from hosted_engine.client import HAClient
 from hosted_engine.config.host import load_host_config
-from hosted_engine.errors import HostedEngineError, UsageError
+from hosted_engine.errors import HostedEngineError, UsageError, WatchdogError
+from hosted_engine.files import faults
+from hosted_engine.files.faults import FaultMode, FaultPoint
 from hosted_engine.lab import processes
 from hosted_engine.lab.layout import (
     LabManifest,
     create_lab,
     engine_disk,
+    fault_file,
     host_config_path,
     host_pki,
     load_manifest,
+    watchdog_socket,
 )
+from hosted_engine.lab.watchdog import last_reset
 from hosted_engine.locking import FcntlLeaseManager
+from hosted_engine.locking.watchdog import ask_status
 from hosted_engine.storage import domain
-from hosted_engine.storage.metadata import state_from_extra
+from hosted_engine.storage.metadata import extra_value, state_from_extra
 from hosted_engine.vm.health import check_liveliness
 
 
@@ -37,6 +45,13 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
         if time.monotonic() >= deadline:
             raise HostedEngineError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.1)
+
+
+def _answers(path: Path) -> bool:
+    try:
+        return ask_status(path, timeout=0.5).startswith("ok")
+    except WatchdogError:
+        return False
 
 
 def _listening(port: int) -> bool:
@@ -80,6 +95,8 @@ class Lab:
         limit = timeout if timeout is not None else (60.0 if profile == "fast" else 180.0)
         try:
             for host_id in range(1, hosts + 1):
+                lab.start_watchdog(host_id)
+            for host_id in range(1, hosts + 1):
                 lab.start_host(host_id)
             lab.wait_engine_healthy(limit)
         except BaseException:  # a lab that did not come up leaves nothing running
@@ -87,9 +104,20 @@ class Lab:
             raise
         return lab
 
+    def start_watchdog(self, host_id: int, timeout: float = 10.0) -> None:
+        """The host's "hardware" watchdog (lab/watchdog.py); it outlives the host."""
+        self._check_host(host_id)
+        if host_id in processes.watchdog_processes(self.dir):
+            return
+        watchdog_socket(self.dir, host_id).parent.mkdir(exist_ok=True)
+        processes.start_watchdog(self.dir, host_id)
+        socket_path = watchdog_socket(self.dir, host_id)
+        _wait(lambda: _answers(socket_path), timeout, f"the watchdog of host {host_id}")
+
     def start_host(self, host_id: int, timeout: float = 30.0) -> None:
         """Start the host's broker, host API and agent; return once they answer."""
         self._check_host(host_id)
+        self.start_watchdog(host_id)
         running = processes.host_processes(self.dir, host_id)
         if not running["broker"]:
             processes.start_daemon(self.dir, host_id, "broker")
@@ -133,6 +161,28 @@ class Lab:
         procs = processes.host_processes(self.dir, host_id)
         processes.kill_now([proc for found in procs.values() for proc in found])
 
+    def freeze_host(self, host_id: int) -> None:
+        """A hung host: SIGSTOP every process of it (its watchdog runs on, as hardware does)."""
+        self._check_host(host_id)
+        procs = processes.host_processes(self.dir, host_id)
+        processes.signal_all([proc for found in procs.values() for proc in found], SIGSTOP)
+
+    def thaw_host(self, host_id: int) -> None:
+        """Resume whatever of a frozen host is still there (a reset leaves nothing)."""
+        self._check_host(host_id)
+        procs = processes.host_processes(self.dir, host_id)
+        processes.signal_all([proc for found in procs.values() for proc in found], SIGCONT)
+
+    def set_fault(self, host_id: int, point: FaultPoint, mode: FaultMode | None) -> None:
+        """Make the host's storage I/O at ``point`` fail or hang (None: heal it)."""
+        self._check_host(host_id)
+        faults.set_fault(fault_file(self.dir, host_id), point, mode)
+
+    def last_reset(self, host_id: int) -> float | None:
+        """When the host's watchdog last reset it (epoch), None if it never did."""
+        self._check_host(host_id)
+        return last_reset(self.dir, host_id)
+
     def kill_vm(self, host_id: int) -> None:
         """Kill only the engine VM's processes on the host (its daemons live on)."""
         self._check_host(host_id)
@@ -150,10 +200,14 @@ class Lab:
         return found
 
     def down(self) -> None:
+        """Every host, then the watchdogs (a frozen host is resumed to hear its SIGTERM)."""
         procs = self.running_processes()
-        processes.signal_all(procs, 15)
+        processes.signal_all(procs, SIGTERM)
+        processes.signal_all(procs, SIGCONT)
         left = processes.wait_gone(procs, 5.0)
         processes.kill_now(left)
+        watchdogs = list(processes.watchdog_processes(self.dir).values())
+        processes.stop_gracefully(watchdogs, 5.0)
 
     def wait_engine_healthy(self, timeout: float) -> None:
         url = self.manifest.engine_url
@@ -212,6 +266,8 @@ class Lab:
                     "hostd": "running" if procs["hostd"] else "stopped",
                     "vm": "running" if procs["vm"] else "none",
                     "state": state,
+                    "lease": extra_value(str(record.get("extra", "")), LEASE_KEY),
+                    "last_reset": self.last_reset(host_id),
                     "score": record.get("score"),
                     "engine": record.get("engine-status"),
                     "live": record.get("live-data"),

@@ -6,6 +6,9 @@ DIR/storage/<sdUUID>/...     the shared storage domain (metadata, lockspace, the
                              the OVF_STORE with its OVF, images/engine-disk: the VM's "disk")
 DIR/hosts/hostN/hosted-engine.conf, run/, state/ (the broker's config cache), log/,
                              pki/ (the host's certificate for its host API)
+                             faults (the host's injected storage faults)
+DIR/watchdogs/hostN.sock     each host's watchdog (outside the host: lab/watchdog.py),
+DIR/watchdogs/hostN.resets   and the resets it did
 DIR/pki/                     the cluster CA
 <engine disk>/pki/, hosts.json  the manager's client certificate and its host registry seed
                              (on the engine VM's disk, as the engine VM carries them)
@@ -62,6 +65,20 @@ def host_dir(lab_dir: Path, host_id: int) -> Path:
 
 def host_config_path(lab_dir: Path, host_id: int) -> Path:
     return host_dir(lab_dir, host_id) / "hosted-engine.conf"
+
+
+def watchdog_socket(lab_dir: Path, host_id: int) -> Path:
+    """Where the host's watchdog listens: outside the host's directory (lab/watchdog.py)."""
+    return lab_dir / "watchdogs" / f"host{host_id}.sock"
+
+
+def watchdog_resets(lab_dir: Path, host_id: int) -> Path:
+    return lab_dir / "watchdogs" / f"host{host_id}.resets"
+
+
+def fault_file(lab_dir: Path, host_id: int) -> Path:
+    """The host's injected storage faults (files/faults.py), read by all its processes."""
+    return host_dir(lab_dir, host_id) / "faults"
 
 
 def host_pki(lab_dir: Path, host_id: int) -> tuple[Path, Path, Path]:
@@ -241,6 +258,8 @@ def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str
         "timing_profile": manifest.profile,
         "process_command": shlex.join(engine),
         "process_data_dir": str(engine_disk(lab_dir, manifest)),
+        "watchdog": f"unix:{watchdog_socket(lab_dir, host_id)}",
+        "fault_file": str(fault_file(lab_dir, host_id)),
     }
 
 

@@ -13,6 +13,7 @@ from types import FrameType
 from typing import NoReturn
 
 from hosted_engine.errors import HostedEngineError, UsageError
+from hosted_engine.files.faults import FaultMode, FaultPoint
 from hosted_engine.lab.cluster import Lab
 from hosted_engine.lab.layout import ENGINES
 from hosted_engine.lab.view import render
@@ -54,8 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("stop-host", "stop a host in order: VM, agent, broker"),
         ("stop-agent", "stop only a host's agent"),
         ("start-host", "start a host's broker and agent; returns once they answer"),
+        ("freeze-host", "SIGSTOP every process of a host (a hung host; its watchdog runs on)"),
+        ("thaw-host", "SIGCONT whatever of a frozen host is left"),
     ):
         with_dir(name, help).add_argument("id", type=int, help="host id")
+    fault = with_dir("fault", "make a host's storage I/O fail or hang, or heal it")
+    fault.add_argument("id", type=int, help="host id")
+    fault.add_argument("point", choices=[p.value for p in FaultPoint])
+    fault.add_argument("mode", choices=[*(m.value for m in FaultMode), "clear"])
     with_dir("down", "stop everything of the lab")
     return p
 
@@ -113,12 +120,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "down":
             lab.down()
             return 0
+        if args.command == "fault":
+            mode = None if args.mode == "clear" else FaultMode(args.mode)
+            lab.set_fault(args.id, FaultPoint(args.point), mode)
+            return 0
         action = {
             "kill-host": lab.kill_host,
             "kill-vm": lab.kill_vm,
             "stop-host": lab.stop_host,
             "stop-agent": lab.stop_agent,
             "start-host": lab.start_host,
+            "freeze-host": lab.freeze_host,
+            "thaw-host": lab.thaw_host,
         }[args.command]
         action(args.id)
         return 0

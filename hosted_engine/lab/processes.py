@@ -101,6 +101,39 @@ def host_processes(lab_dir: Path, host_id: int) -> dict[str, list[psutil.Process
     return found
 
 
+WATCHDOG_MODULE = "hosted_engine.lab.watchdog"
+
+
+def start_watchdog(lab_dir: Path, host_id: int) -> int:
+    """The host's watchdog, in a session of its own (lab/watchdog.py)."""
+    out = (lab_dir / "watchdogs" / f"host{host_id}.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", WATCHDOG_MODULE, f"--lab-dir={lab_dir}", f"--host-id={host_id}"],
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("HOSTED_ENGINE_")},
+        close_fds=True,
+    )
+    out.close()
+    return proc.pid
+
+
+def watchdog_processes(lab_dir: Path) -> dict[int, psutil.Process]:
+    """``{host_id: process}`` of the lab's live watchdogs."""
+    wanted = f"--lab-dir={lab_dir.resolve()}"
+    found: dict[int, psutil.Process] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if WATCHDOG_MODULE not in cmdline or wanted not in cmdline or not _alive(proc):
+            continue
+        for arg in cmdline:
+            if arg.startswith("--host-id="):
+                found[int(arg.partition("=")[2])] = proc
+    return found
+
+
 def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
     for proc in procs:
         with contextlib.suppress(psutil.Error):

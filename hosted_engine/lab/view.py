@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from hosted_engine.files.text import terminal_line
@@ -20,7 +21,8 @@ def render(status: dict[str, Any]) -> str:
         lines.append(f"manager: {status['manager_url']}  login {status['admin_user']} / {password}")
     lines += [
         "",
-        f"{'host':<6}{'broker':<9}{'agent':<9}{'VM':<5}{'state':<24}{'score':>6}  engine",
+        f"{'host':<6}{'broker':<9}{'agent':<9}{'VM':<5}{'state':<24}{'score':>6}  "
+        f"{'engine':<14}{'lease':<10}last reset",
     ]
     for h in status["hosts"]:
         engine_status = h["engine"] or {}
@@ -31,8 +33,11 @@ def render(status: dict[str, Any]) -> str:
             else "stale"
         )
         state = terminal_line(h["state"] or "-")  # from the host's slot: never raw
+        lease = terminal_line(h.get("lease") or "-")
+        reset = h.get("last_reset")
+        when = time.strftime("%H:%M:%S", time.localtime(reset)) if reset else "-"
         lines.append(
             f"{h['id']:<6}{h['broker']:<9}{h['agent']:<9}{vm:<5}{state:<24}"
-            f"{h['score'] if h['score'] is not None else '-':>6}  {health}"
+            f"{h['score'] if h['score'] is not None else '-':>6}  {health:<14}{lease:<10}{when}"
         )
     return "\n".join(lines)

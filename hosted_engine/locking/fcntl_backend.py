@@ -15,6 +15,7 @@ Layout under ``<domain>/ha_agent``:
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -34,15 +35,35 @@ class FcntlLease:
     def __init__(self, name: str, fd: int) -> None:
         self._name = name
         self._fd: int | None = fd
+        self._guard = threading.Lock()
+        self._renewing = False
+        self._orphan: int | None = None  # a released fd a hung renewal still uses
 
     @property
     def name(self) -> str:
         return self._name
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing our description drops the lock
-            self._fd = None
+        """Drop the lock now, even while a renewal hangs on storage.
+
+        Closing the descriptor under a hung renewal would let its number be reused, and
+        the renewal's late write land in whatever file got it; so the descriptor is
+        pointed at /dev/null instead (which drops our lock at once) and closed when the
+        renewal returns.
+        """
+        with self._guard:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            if not self._renewing:
+                os.close(fd)  # closing our description drops the lock
+                return
+            null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.dup2(null, fd, inheritable=False)
+            finally:
+                os.close(null)
+            self._orphan = fd
 
     def is_held(self) -> bool:
         return self._fd is not None
@@ -54,9 +75,11 @@ class FcntlLease:
         """The kernel keeps the lock itself; renewing proves the storage still takes our
         writes (a stalled mount is what a lock cannot see), by rewriting the renewal
         time after the holder record."""
-        fd = self._fd
-        if fd is None:
-            raise LeaseError(f"lease {self._name} is released")
+        with self._guard:
+            fd = self._fd
+            if fd is None:
+                raise LeaseError(f"lease {self._name} is released")
+            self._renewing = True
         stamp = f"renewed {time.time():.3f}\n".encode().ljust(_RENEWAL_BYTES, b"\0")
         try:
             faults.check(FaultPoint.LEASE_RENEWAL)
@@ -64,6 +87,12 @@ class FcntlLease:
             os.fdatasync(fd)
         except OSError as e:
             raise LeaseError(f"cannot renew lease {self._name}: {e.strerror or e}") from None
+        finally:
+            with self._guard:
+                self._renewing = False
+                if self._orphan is not None:
+                    os.close(self._orphan)
+                    self._orphan = None
 
     def __del__(self) -> None:  # pragma: no cover - best effort for forgotten leases
         if self._fd is not None:

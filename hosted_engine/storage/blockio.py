@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 
 from hosted_engine.errors import StorageError
+from hosted_engine.files import faults
+from hosted_engine.files.faults import FaultPoint
 
 SECTOR_BYTES = 512
 
@@ -84,6 +86,7 @@ class BlockFile:
         with memoryview(buffer) as whole, whole[:length] as view:
             while total < len(view):
                 try:
+                    faults.check(FaultPoint.METADATA_READ)
                     n = os.preadv(fd, [view[total:]], offset + total)
                 except OSError as e:
                     raise StorageError(
@@ -109,6 +112,7 @@ class BlockFile:
         if not data:
             return
         try:
+            faults.check(FaultPoint.METADATA_WRITE)
             if self._direct:
                 with aligned_buffer(len(data)) as buffer:
                     buffer[:] = data

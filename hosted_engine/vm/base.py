@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from hosted_engine.locking.base import LeaseState
 from hosted_engine.vm.definition import VmDefinition
 
 
@@ -32,6 +33,7 @@ class ExitReason(StrEnum):
     SUPERVISOR_LOST = "supervisor lost"  # the supervising process vanished
     LEASE_HELD = "lease held"  # the start lost the race for the VM lease
     START_FAILED = "start failed"  # the payload could not be launched
+    FENCED = "fenced"  # killed by its own host because the VM lease could not be renewed
 
     @property
     def expected(self) -> bool:
@@ -45,6 +47,8 @@ class VmStatus:
     exit_reason: ExitReason | None = None  # set when state is DOWN
     message: str = ""  # human detail, e.g. "killed by signal 9"
     pid: int | None = None  # the payload's pid while it runs
+    lease: LeaseState = LeaseState.NONE  # the VM lease as this host holds it
+    lease_renewed: float | None = None  # epoch of its last good renewal, when held
 
     @property
     def detail(self) -> str:

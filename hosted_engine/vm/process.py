@@ -13,6 +13,7 @@ as JSON in the file ``$HOSTED_ENGINE_VM_DEFINITION`` names.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -116,6 +117,27 @@ class PayloadSettings:
         return command, data_dir
 
 
+@dataclass(frozen=True)
+class FencingSettings:
+    """How the supervisor keeps its lease (see vm/fencing.py and config/timing.py)."""
+
+    lease_renewal: float = 10.0
+    fence_after: float = 30.0
+    watchdog_timeout: float = 30.0
+    watchdog: str = "none"  # locking/watchdog.py: none, a device path, unix:PATH
+    fault_file: Path | None = None
+
+    def arguments(self) -> list[str]:
+        optional = [] if self.fault_file is None else [f"--fault-file={self.fault_file}"]
+        return [
+            f"--lease-renewal={self.lease_renewal}",
+            f"--fence-after={self.fence_after}",
+            f"--watchdog-timeout={self.watchdog_timeout}",
+            f"--watchdog={self.watchdog}",
+            *optional,
+        ]
+
+
 class ProcessVmBackend:
     def __init__(
         self,
@@ -126,6 +148,7 @@ class ProcessVmBackend:
         lease_backend: str = "fcntl",
         *,
         payload: PayloadSettings | None = None,
+        fencing: FencingSettings | None = None,
         shutdown_grace: float = 120.0,
         start_check: float = 0.5,
         start_timeout: float = 15.0,
@@ -144,6 +167,7 @@ class ProcessVmBackend:
         self.hostname = hostname
         self.lease_backend = lease_backend
         self.payload = payload or PayloadSettings()
+        self.fencing = fencing or FencingSettings()
         self.shutdown_grace = shutdown_grace
         self.start_check = start_check
         self.start_timeout = start_timeout
@@ -224,6 +248,7 @@ class ProcessVmBackend:
             f"--grace={self.shutdown_grace}",
             f"--start-check={self.start_check}",
             f"--report-fd={report_fd}",
+            *self.fencing.arguments(),
         ]
 
     def _start_result(self, line: str | None) -> StartResult:
@@ -275,7 +300,7 @@ class ProcessVmBackend:
         if _payload_gone(record.pid):
             return self._final_status(record.pid)
         state = VmState.PAUSED if _payload_stopped(record.pid) else VmState.UP
-        return VmStatus(state, pid=record.pid, message=record.message)
+        return dataclasses.replace(record.vm_status(), state=state)
 
     def _final_status(self, pid: int) -> VmStatus:
         """The payload is gone; the supervisor records why within moments."""

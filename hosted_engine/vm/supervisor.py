@@ -54,11 +54,15 @@ from typing import Any
 
 import psutil
 
-from hosted_engine.errors import LeaseError, LeaseHeldError, VmError
+from hosted_engine.errors import LeaseError, LeaseHeldError, VmError, WatchdogError
+from hosted_engine.files import faults
 from hosted_engine.files.atomic import write_atomically
 from hosted_engine.locking import FcntlLeaseManager, Lease, LeaseManager, ranges
+from hosted_engine.locking.base import LeaseState
+from hosted_engine.locking.watchdog import check_spec, open_watchdog
 from hosted_engine.vm.base import ExitReason, VmState, VmStatus
 from hosted_engine.vm.definition import from_values
+from hosted_engine.vm.fencing import LeaseKeeper
 
 log = logging.getLogger("hosted_engine.vm.supervisor")
 
@@ -82,10 +86,14 @@ class StatusRecord:
     pid: int | None = None  # the payload
     supervisor_pid: int | None = None
     vm_id: str = ""
+    lease: LeaseState = LeaseState.NONE
+    lease_renewed: float | None = None  # epoch of the last good renewal
     updated: float = 0.0  # epoch, for humans reading the file
 
     def vm_status(self) -> VmStatus:
-        return VmStatus(self.state, self.exit_reason, self.message, self.pid)
+        return VmStatus(
+            self.state, self.exit_reason, self.message, self.pid, self.lease, self.lease_renewed
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self) | {"updated": time.time()})
@@ -104,12 +112,18 @@ class StatusRecord:
             pid=_optional_int(data.get("pid")),
             supervisor_pid=_optional_int(data.get("supervisor_pid")),
             vm_id=str(data.get("vm_id", "")),
+            lease=LeaseState(data.get("lease", LeaseState.NONE)),
+            lease_renewed=_optional_float(data.get("lease_renewed")),
             updated=float(data.get("updated", 0.0)),
         )
 
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class RunDir:
@@ -280,8 +294,12 @@ class _PayloadRun:
         reporter: _Reporter,
         default_grace: float,
         start_check: float,
+        keeper: LeaseKeeper,
     ) -> None:
         self.payload = payload
+        self.keeper = keeper
+        self.lease = LeaseState.HELD
+        self.fenced_why: str | None = None
         self.run_dir = run_dir
         self.record = record
         self.reporter = reporter
@@ -316,12 +334,31 @@ class _PayloadRun:
             if self.report_at is not None and now >= self.report_at:
                 self.report_at = None
                 self.reporter.send(outcome="started", pid=self.payload.pid)
+            self._keep_lease()
             self._publish_pause_state()
 
     def _next_wakeup(self) -> float:
         now = time.monotonic()
         deadlines = [d - now for d in (self.kill_at, self.report_at) if d is not None]
-        return max(0.0, min([_TICK, *deadlines]))
+        tick = min(_TICK, self.keeper.renewal, self.keeper.watchdog_timeout / 4)
+        return max(0.0, min([tick, *deadlines]))
+
+    def _keep_lease(self) -> None:
+        """Pet the watchdog while the lease is fresh; kill the VM once it is not."""
+        lease = self.keeper.tick()
+        if lease is LeaseState.EXPIRED and self.fenced_why is None:
+            self.fenced_why = self.keeper.why()
+            log.error(
+                "self-fencing: %s; killing the VM before the lease can be taken elsewhere",
+                self.fenced_why,
+            )
+            self.kill_at = None
+            self.kill_group(signal.SIGKILL)
+        if lease is not self.lease:
+            self.lease = lease
+            why = "" if lease is LeaseState.HELD else self.keeper.why()
+            log.info("the VM lease is now %s%s", lease.value, f": {why}" if why else "")
+            _publish(self.run_dir, self.record(self.state, pid=self.payload.pid, message=why))
 
     def _on_signal(self, signo: int) -> None:
         if signo == signal.SIGTERM and self.requested is None:
@@ -352,6 +389,8 @@ class _PayloadRun:
 
     def outcome(self, returncode: int) -> tuple[ExitReason, str]:
         how = describe_exit(returncode)
+        if self.fenced_why is not None:
+            return ExitReason.FENCED, f"fenced: {self.fenced_why}"
         if self.powered_off:
             if self.requested is ExitReason.SHUTDOWN:
                 return ExitReason.POWEROFF, f"not down after {self.grace:g} s grace; powered off"
@@ -377,19 +416,50 @@ def _lease_manager(backend: str, lockspace: Path) -> LeaseManager:
     raise LeaseError(f"unknown lease backend {backend!r} (known: {', '.join(LEASE_BACKENDS)})")
 
 
+def _group_gone(pgid: int, timeout: float = 2.0) -> bool:
+    """Whether no process of the payload's group is left (so none holds the lease)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def _keeper(args: argparse.Namespace, lease: Lease) -> LeaseKeeper:
+    return LeaseKeeper(
+        lease,
+        open_watchdog(args.watchdog),
+        renewal=args.lease_renewal,
+        fence_after=args.fence_after,
+        watchdog_timeout=args.watchdog_timeout,
+    )
+
+
 def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) -> int:
     if run_dir.lock_supervisor() is None:  # the lock is kept until this process ends
         reporter.send(outcome="already_running")
         return 0
     definition = from_values(json.loads(args.definition), "definition")
+    keeper: LeaseKeeper | None = None
 
     def record(state: VmState, **fields: Any) -> StatusRecord:
+        if keeper is not None and "lease" not in fields:
+            lease = run.lease if run is not None else LeaseState.HELD
+            fields |= {"lease": lease, "lease_renewed": keeper.renewed_at}
         return StatusRecord(state, supervisor_pid=os.getpid(), vm_id=definition.vm_id, **fields)
 
     def down(reason: ExitReason, message: str) -> None:
         log.info("down (%s): %s", reason.value, message)
-        _publish(run_dir, record(VmState.DOWN, exit_reason=reason, message=message))
+        lease = LeaseState.FENCED if reason is ExitReason.FENCED else LeaseState.NONE
+        _publish(run_dir, record(VmState.DOWN, exit_reason=reason, message=message, lease=lease))
 
+    run: _PayloadRun | None = None
     _publish(run_dir, record(VmState.POWERING_UP))
     lease: Lease
     try:
@@ -406,21 +476,32 @@ def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) ->
         return 1
     log.info("holding the VM lease for %s", definition.vm_id)
     try:
+        keeper = _keeper(args, lease)
+        keeper.start()
+    except WatchdogError as e:
+        lease.release()
+        reason = f"not starting the VM without its watchdog: {e}"
+        down(ExitReason.START_FAILED, reason)
+        reporter.send(outcome="failed", reason=reason)
+        return 1
+    try:
         write_atomically(run_dir.definition_file, json.dumps(definition.to_dict(), indent=2))
         payload = _spawn_payload(args, definition.vm_id, run_dir, lease.inheritable_fds())
     except (OSError, subprocess.SubprocessError) as e:
+        keeper.stop(disarm=True)
         lease.release()
         reason = f"cannot run {args.command[0]!r}: {getattr(e, 'strerror', None) or e}"
         down(ExitReason.START_FAILED, reason)
         reporter.send(outcome="failed", reason=reason)
         return 1
     log.info("payload pid %d: %s", payload.pid, " ".join(args.command))
+    run = _PayloadRun(payload, run_dir, record, reporter, args.grace, args.start_check, keeper)
     _publish(run_dir, record(VmState.UP, pid=payload.pid))
-
-    run = _PayloadRun(payload, run_dir, record, reporter, args.grace, args.start_check)
     returncode = run.wait()
     run.kill_group(signal.SIGKILL)  # whatever the payload left behind holds the lease too
+    gone = _group_gone(payload.pid)
     lease.release()
+    keeper.stop(disarm=gone)
     reason, message = run.outcome(returncode)
     down(reason, message)
     reporter.send(outcome="failed", reason=message)  # unless "started" was sent already
@@ -455,6 +536,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--grace", type=float, default=120.0, help="shutdown grace without a request")
     p.add_argument("--start-check", type=float, default=0.5, help="a payload exiting sooner failed")
     p.add_argument("--report-fd", type=int, help="where the start outcome is written")
+    p.add_argument("--lease-renewal", type=float, default=10.0, help="seconds between renewals")
+    p.add_argument("--fence-after", type=float, default=30.0, help="unrenewed this long: fence")
+    p.add_argument("--watchdog-timeout", type=float, default=30.0)
+    p.add_argument("--watchdog", type=check_spec, default="none", help="none, a device, unix:PATH")
+    p.add_argument("--fault-file", type=Path, help="injected storage faults (tests, the lab)")
     return p.parse_args(argv)
 
 
@@ -469,6 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s supervisor[%(process)d] %(levelname)s %(message)s",
     )
     reporter = _Reporter(args.report_fd)
+    faults.use_file(args.fault_file)
     try:
         return supervise(args, run_dir, reporter)
     except Exception as e:  # the VM dies with us (PR_SET_PDEATHSIG); say why

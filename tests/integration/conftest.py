@@ -19,7 +19,7 @@ import pytest
 
 from hosted_engine.lab import processes
 from hosted_engine.lab.cluster import Lab, engine_healthy
-from hosted_engine.lab.layout import host_config_path
+from hosted_engine.lab.layout import fault_file, host_config_path
 
 HOSTS = 3
 
@@ -91,6 +91,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def restore(lab: Lab) -> None:
     for host_id in range(1, HOSTS + 1):
+        fault_file(lab.dir, host_id).unlink(missing_ok=True)
+        lab.thaw_host(host_id)
         cli(lab, host_id, "--set-maintenance", "--mode=none")
         lab.start_host(host_id)
     wait_for(lambda: engine_healthy(lab.manifest.engine_url), 60, "the engine to be healthy")

@@ -193,3 +193,30 @@ def test_an_unknown_key_of_any_length_gives_a_short_message() -> None:
     first = str(ConfigKeyError("k" * 100_000, {"ha": ["local_maintenance"]})).splitlines()[0]
     assert len(first) < 300 and first.endswith("(100000 characters).")
     assert str(ConfigKeyError("fqdnx", {})).startswith("Invalid configuration key fqdnx.\n")
+
+
+# --- fencing timings ----------------------------------------------------------------------
+
+
+def test_profiles_fence_before_the_lease_can_be_taken() -> None:
+    from hosted_engine.config.timing import PROFILES
+
+    for timing in PROFILES.values():
+        assert timing.watchdog_timeout < timing.lease_timeout
+        assert 2 * timing.lease_renewal + timing.storage_latency_limit <= timing.fence_after
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule"),
+    [
+        ({"watchdog_timeout": "6", "lease_timeout": "6"}, "watchdog_timeout < lease_timeout"),
+        ({"lease_renewal": "1.5"}, "2 * lease_renewal + storage_latency_limit"),
+        ({"lease_timeout": "3.5"}, "2 * lease_renewal + storage_latency_limit"),
+    ],
+)
+def test_incoherent_fencing_timings_are_refused(overrides: dict[str, str], rule: str) -> None:
+    from hosted_engine.config.timing import load_timing
+    from hosted_engine.errors import TimingError
+
+    with pytest.raises(TimingError, match=re.escape(rule)):
+        load_timing("fast", overrides)
