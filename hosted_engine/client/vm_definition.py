@@ -55,19 +55,19 @@ class VmDefinitionClient(ClientBase):
         """``(definition, etag, source)`` read from the storage domain, never a cache: an
         edit must be made against what is stored. The etag is the sha256 of the engine
         VM's OVF (source ``ovf``), else of the archive's vm.conf (source ``vm.conf``)."""
-        from hosted_engine.files import keyvalue
         from hosted_engine.storage.shared_tar import sha256
-        from hosted_engine.vm.definition import device_lines, from_values
 
         found = self._store().read().vm_ovf(self._vm_id())
         if found is not None:
             return found.definition(), sha256(found.data), "ovf"
-        archive = self._shared().archive
-        source = f"{archive.path} (vm.conf)"
-        data = archive.read().members["vm.conf"]
-        text = utf8(data, source)
-        definition = from_values(keyvalue.parse(text, source), source, devices=device_lines(text))
+        source, data = self._archive_vm_conf()
+        definition, _values = _parse_vm_conf(data, source)
         return definition, sha256(data), "vm.conf"
+
+    def _archive_vm_conf(self) -> tuple[str, bytes]:
+        """``(source, bytes)`` of the configuration archive's vm.conf, read from storage."""
+        archive = self._shared().archive
+        return f"{archive.path} (vm.conf)", archive.read().members["vm.conf"]
 
     def edit_vm_definition(
         self, changes: Mapping[str, str | int | bool], if_match: str
@@ -143,22 +143,16 @@ class VmDefinitionClient(ClientBase):
         ``path``) into the engine VM's OVF in the OVF_STORE. Refuses to replace an OVF the
         store already has, or to drop the process backend's command and data dir that only
         the vm.conf holds, unless ``force``."""
-        from hosted_engine.files import keyvalue
         from hosted_engine.storage.config_archive import MAX_MEMBER_BYTES as MAX_VM_CONF_BYTES
-        from hosted_engine.vm.definition import device_lines, from_values
         from hosted_engine.vm.ovf import ovf_from_definition
 
         vm_id = self._vm_id()
         if path is None:
-            archive = self._shared().archive
-            source = f"{archive.path} (vm.conf)"
-            data = archive.read().members["vm.conf"]
+            source, data = self._archive_vm_conf()
         else:
             source = str(path)
             data = read_admin_file(Path(path), MAX_VM_CONF_BYTES)
-        text = utf8(data, source)
-        values = keyvalue.parse(text, source)
-        definition = from_values(values, source, devices=device_lines(text))
+        definition, values = _parse_vm_conf(data, source)
         if definition.vm_id != vm_id:
             raise UsageError(
                 f"{source} is for VM {definition.vm_id}, not this cluster's engine VM {vm_id}"
@@ -192,3 +186,13 @@ class VmDefinitionClient(ClientBase):
                 f"{source} gives the process backend its {' and '.join(lost)}; an OVF cannot "
                 "carry them. Configure them on every host first, or add --force."
             )
+
+
+def _parse_vm_conf(data: bytes, source: str) -> tuple[VmDefinition, dict[str, str]]:
+    """A vm.conf's definition (its ``devices=`` lines included) and its raw keys."""
+    from hosted_engine.files import keyvalue
+    from hosted_engine.vm.definition import device_lines, from_values
+
+    text = utf8(data, source)
+    values = keyvalue.parse(text, source)
+    return from_values(values, source, devices=device_lines(text)), values
