@@ -63,6 +63,8 @@ class HostConfig:
     # the directory that plays the VM's disk
     process_command: tuple[str, ...] = ()
     process_data_dir: Path | None = None
+    # the libvirt backend's connection (vm_backend=libvirt)
+    libvirt_uri: str = "qemu:///system"
     timing: Timing = field(default_factory=lambda: load_timing("default"))
     score_overrides: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
@@ -225,10 +227,22 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         vm_backend=values.get("vm_backend", "process"),
         process_command=process_command,
         process_data_dir=optional_path("process_data_dir"),
+        libvirt_uri=_libvirt_uri(values.get("libvirt_uri") or defaults.libvirt_uri, source),
         timing=timing,
         score_overrides=score_overrides,
         raw=dict(values),
     )
+
+
+_LIBVIRT_URI = re.compile(r"^[a-z][a-z0-9+]*://[^\s]*$")
+
+
+def _libvirt_uri(raw: str, source: str) -> str:
+    """A libvirt connection URI (``qemu:///system``, ``test:///default``), checked here so
+    a typo is a one-line error when the file is read, not when the VM should start."""
+    if not _LIBVIRT_URI.match(raw) or len(raw) > 1024:
+        raise ConfigError(f"{source}: libvirt_uri {raw[:60]!r} is not a libvirt URI")
+    return raw
 
 
 def require_daemon_keys(config: HostConfig) -> HostConfig:

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from hosted_engine.errors import LeaseHeldError
+from hosted_engine.errors import LeaseHeldError, VmError
 from hosted_engine.locking.base import Lease, LeaseManager
 from hosted_engine.vm.base import (
     AlreadyRunning,
@@ -145,7 +145,10 @@ class LibvirtVmBackend:
         self.last_event: tuple[int, int] | None = None
         self._lock = threading.RLock()
         self._events = EventLoop.get() if events else None
-        self._conn = self._libvirt.open(uri)
+        try:
+            self._conn = self._libvirt.open(uri)
+        except self._libvirt.libvirtError as e:
+            raise VmError(f"cannot connect to libvirt at {uri}: {_one_line(e)}") from None
         self._callback: int | None = None
         if events:
             self._callback = self._conn.domainEventRegisterAny(
