@@ -160,6 +160,7 @@ class LibvirtVmBackend:
         self._asked: ExitReason | None = None
         self._timer: threading.Timer | None = None
         self._last_cpu: tuple[float, int] | None = None
+        self._closed = False
 
     # --- VmBackend ---------------------------------------------------------------------------
     def start(self, definition: VmDefinition) -> StartResult:
@@ -258,6 +259,7 @@ class LibvirtVmBackend:
         """Cancel the grace timer and drop the connection (the domain keeps running)."""
         self._cancel_timer()
         with self._lock:
+            self._closed = True
             if self._callback is not None:
                 with contextlib.suppress(self._libvirt.libvirtError):
                     self._conn.domainEventDeregisterAny(self._callback)
@@ -310,7 +312,7 @@ class LibvirtVmBackend:
 
     def _after_grace(self, name: str | None) -> None:
         with self._lock:
-            if name is None or name != self._name:
+            if self._closed or name is None or name != self._name:
                 return
             domain = self._domain()
             if domain is not None and domain.isActive():
@@ -323,10 +325,11 @@ class LibvirtVmBackend:
             timer.cancel()
 
     def _on_event(self, _conn: Any, domain: Any, event: int, detail: int, _opaque: Any) -> None:
-        if domain.name() != self._name:
+        if self._closed or domain.name() != self._name:
             return
         self.last_event = (event, detail)
         if event in (_EVENT_STOPPED, _EVENT_CRASHED):
             with self._lock:
-                self.status()
+                if not self._closed:
+                    self.status()
         self.changed.set()

@@ -16,6 +16,8 @@ from lxml import etree
 
 from hosted_engine.vm.definition import VmDefinition
 
+METADATA_NS = "https://hosted-engine.invalid/vm/1.0"
+
 
 @dataclass(frozen=True)
 class LeaseTarget:
@@ -51,8 +53,12 @@ def domain_xml(definition: VmDefinition, settings: XmlSettings | None = None) ->
     _sub(root, "uuid", domain_uuid(d.vm_id))
     _sub(root, "memory", str(d.mem_size_mib), unit="MiB")
     _sub(root, "currentMemory", str(d.mem_size_mib), unit="MiB")
-    tune = _sub(root, "memtune")
-    _sub(tune, "min_guarantee", str(d.min_allocated_mib), unit="MiB")
+    # QEMU refuses <memtune><min_guarantee>; like oVirt, the guaranteed minimum travels in
+    # the domain's metadata, for whatever balloons memory (MOM in the reference)
+    metadata = _sub(root, "metadata")
+    vm_meta = etree.SubElement(metadata, f"{{{METADATA_NS}}}vm", nsmap={"he": METADATA_NS})
+    guaranteed = etree.SubElement(vm_meta, f"{{{METADATA_NS}}}minGuaranteedMemoryMb")
+    guaranteed.text = str(d.min_allocated_mib)
     threads = d.threads_per_core
     vcpus = d.smp * threads
     _sub(root, "vcpu", str(max(d.max_vcpus or vcpus, vcpus)), current=str(vcpus))

@@ -26,7 +26,13 @@ from hosted_engine.vm.base import (
     VmState,
 )
 from hosted_engine.vm.definition import Nic, VmDefinition
-from hosted_engine.vm.libvirt_xml import LeaseTarget, XmlSettings, domain_uuid, domain_xml
+from hosted_engine.vm.libvirt_xml import (
+    METADATA_NS,
+    LeaseTarget,
+    XmlSettings,
+    domain_uuid,
+    domain_xml,
+)
 
 libvirt = pytest.importorskip("libvirt", reason="python3-libvirt is not importable")
 
@@ -98,7 +104,8 @@ def test_every_definition_field_lands_in_the_xml(tmp_path: Path) -> None:
     assert xml.get("type") == "qemu"
     assert xml.findtext("name") == "HostedEngine" and xml.findtext("uuid") == d.vm_id
     assert xml.find("memory").text == "2048" and xml.find("memory").get("unit") == "MiB"
-    assert xml.findtext("memtune/min_guarantee") == "1024"
+    ns = {"he": METADATA_NS}
+    assert xml.findtext("metadata/he:vm/he:minGuaranteedMemoryMb", namespaces=ns) == "1024"
     assert xml.findtext("vcpu") == "8" and xml.find("vcpu").get("current") == "4"
     topology = xml.find("cpu/topology")
     assert (topology.get("sockets"), topology.get("cores"), topology.get("threads")) == (
