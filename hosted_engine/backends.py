@@ -21,8 +21,12 @@ def lease_manager_for(config: HostConfig) -> LeaseManager:
 
 
 def vm_backend_for(config: HostConfig) -> VmBackend:
+    if config.vm_backend == "libvirt":
+        return _libvirt_backend(config)
     if config.vm_backend != "process":
-        raise ConfigError(f"vm_backend {config.vm_backend!r} is not available (known: process)")
+        raise ConfigError(
+            f"vm_backend {config.vm_backend!r} is not available (known: process, libvirt)"
+        )
     return ProcessVmBackend(
         config.run_dir / "vm",
         config.lockspace_path,
@@ -39,3 +43,24 @@ def vm_backend_for(config: HostConfig) -> VmBackend:
         ),
         shutdown_grace=config.timing.vm_shutdown_grace,
     )
+
+
+def _libvirt_backend(config: HostConfig) -> VmBackend:
+    """Without a sanlock lock manager configured in libvirt, the VM lease is this host's
+    lease manager's (see ``vm/libvirt_backend.py`` for what each mode guarantees)."""
+    try:
+        from hosted_engine.vm.libvirt_backend import LibvirtVmBackend
+        from hosted_engine.vm.libvirt_xml import XmlSettings
+
+        return LibvirtVmBackend(
+            config.libvirt_uri,
+            lease_manager_for(config),
+            config.host_id,
+            config.hostname,
+            XmlSettings(images_dir=config.images_dir),
+        )
+    except ModuleNotFoundError as e:
+        raise ConfigError(
+            f"vm_backend libvirt needs the libvirt Python module ({e.name} is missing): "
+            "install the Debian package python3-libvirt"
+        ) from None

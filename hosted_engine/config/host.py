@@ -69,6 +69,8 @@ class HostConfig:
     # (locking/watchdog.py): "none", a device path, or "unix:PATH" (the lab's)
     watchdog: str = field(default_factory=default_watchdog)
     fault_file: Path | None = None  # injected storage faults (files/faults.py): tests, the lab
+    # the libvirt backend's connection (vm_backend=libvirt)
+    libvirt_uri: str = "qemu:///system"
     timing: Timing = field(default_factory=lambda: load_timing("default"))
     score_overrides: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
@@ -233,6 +235,7 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         process_data_dir=optional_path("process_data_dir"),
         watchdog=_watchdog(values.get("watchdog") or default_watchdog(), source),
         fault_file=optional_path("fault_file"),
+        libvirt_uri=_libvirt_uri(values.get("libvirt_uri") or defaults.libvirt_uri, source),
         timing=timing,
         score_overrides=score_overrides,
         raw=dict(values),
@@ -244,6 +247,17 @@ def _watchdog(spec: str, source: str) -> str:
         return check_watchdog(spec)
     except WatchdogError as e:
         raise ConfigError(f"{source}: {e}") from None
+
+
+_LIBVIRT_URI = re.compile(r"^[a-z][a-z0-9+]*://[^\s]*$")
+
+
+def _libvirt_uri(raw: str, source: str) -> str:
+    """A libvirt connection URI (``qemu:///system``, ``test:///default``), checked here so
+    a typo is a one-line error when the file is read, not when the VM should start."""
+    if not _LIBVIRT_URI.match(raw) or len(raw) > 1024:
+        raise ConfigError(f"{source}: libvirt_uri {raw[:60]!r} is not a libvirt URI")
+    return raw
 
 
 def require_daemon_keys(config: HostConfig) -> HostConfig:

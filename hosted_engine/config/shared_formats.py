@@ -103,6 +103,7 @@ HOST_KEYS = (
     "process_data_dir",
     "timing_profile",
     "watchdog",
+    "libvirt_uri",
     "fault_file",
 )
 # Readable but never set here: changing one would detach the host from its slot, its

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from hosted_engine.locking import MemoryLeaseManager
 from hosted_engine.vm.base import (
-    AlreadyRunning,
     ExitReason,
-    LeaseHeld,
     Started,
     StartFailed,
     StopResult,
@@ -23,30 +21,7 @@ def two_hosts() -> tuple[FakeVmBackend, FakeVmBackend, MemoryLeaseManager]:
     return FakeVmBackend(leases, 1), FakeVmBackend(leases, 2), leases
 
 
-def test_only_one_host_runs_the_vm() -> None:
-    first, second, _ = two_hosts()
-
-    assert isinstance(first.start(VM), Started)
-    result = second.start(VM)
-
-    assert isinstance(result, LeaseHeld) and result.holder is not None and "host 1" in result.holder
-    assert second.status().exit_reason is ExitReason.LEASE_HELD
-    assert first.running and not second.running
-
-
-def test_never_started_is_down_not_started() -> None:
-    fake, _, _ = two_hosts()
-
-    assert fake.status().exit_reason is ExitReason.NOT_STARTED
-    assert fake.stats() is None
-    assert fake.shutdown(10) is StopResult.NOT_RUNNING
-
-
-def test_starting_twice_is_already_running() -> None:
-    fake, _, _ = two_hosts()
-    fake.start(VM)
-
-    assert isinstance(fake.start(VM), AlreadyRunning)
+# shared behaviour (one host runs the VM, never started, starting twice): test_vm_contract.py
 
 
 def test_crash_frees_the_lease_for_the_other_host() -> None:
