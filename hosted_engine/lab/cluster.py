@@ -109,9 +109,9 @@ class Lab:
         self._check_host(host_id)
         if host_id in processes.watchdog_processes(self.dir):
             return
-        watchdog_socket(self.dir, host_id).parent.mkdir(exist_ok=True)
-        processes.start_watchdog(self.dir, host_id)
         socket_path = watchdog_socket(self.dir, host_id)
+        socket_path.parent.mkdir(exist_ok=True)
+        processes.start_watchdog(self.dir, host_id)
         _wait(lambda: _answers(socket_path), timeout, f"the watchdog of host {host_id}")
 
     def start_host(self, host_id: int, timeout: float = 30.0) -> None:
@@ -158,20 +158,17 @@ class Lab:
     def kill_host(self, host_id: int) -> None:
         """A power loss: SIGKILL every process of the host at once."""
         self._check_host(host_id)
-        procs = processes.host_processes(self.dir, host_id)
-        processes.kill_now([proc for found in procs.values() for proc in found])
+        processes.kill_now(processes.every_process(self.dir, host_id))
 
     def freeze_host(self, host_id: int) -> None:
         """A hung host: SIGSTOP every process of it (its watchdog runs on, as hardware does)."""
         self._check_host(host_id)
-        procs = processes.host_processes(self.dir, host_id)
-        processes.signal_all([proc for found in procs.values() for proc in found], SIGSTOP)
+        processes.signal_all(processes.every_process(self.dir, host_id), SIGSTOP)
 
     def thaw_host(self, host_id: int) -> None:
         """Resume whatever of a frozen host is still there (a reset leaves nothing)."""
         self._check_host(host_id)
-        procs = processes.host_processes(self.dir, host_id)
-        processes.signal_all([proc for found in procs.values() for proc in found], SIGCONT)
+        processes.signal_all(processes.every_process(self.dir, host_id), SIGCONT)
 
     def set_fault(self, host_id: int, point: FaultPoint, mode: FaultMode | None) -> None:
         """Make the host's storage I/O at ``point`` fail or hang (None: heal it)."""
@@ -193,11 +190,7 @@ class Lab:
             hosts = self.manifest.hosts
         except UsageError:
             return []
-        found = []
-        for host_id in range(1, hosts + 1):
-            for procs in processes.host_processes(self.dir, host_id).values():
-                found.extend(procs)
-        return found
+        return [p for h in range(1, hosts + 1) for p in processes.every_process(self.dir, h)]
 
     def down(self) -> None:
         """Every host, then the watchdogs (a frozen host is resumed to hear its SIGTERM)."""

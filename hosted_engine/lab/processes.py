@@ -101,6 +101,11 @@ def host_processes(lab_dir: Path, host_id: int) -> dict[str, list[psutil.Process
     return found
 
 
+def every_process(lab_dir: Path, host_id: int) -> list[psutil.Process]:
+    """All of one host's live processes, whatever their kind (a reset or a freeze)."""
+    return [proc for procs in host_processes(lab_dir, host_id).values() for proc in procs]
+
+
 WATCHDOG_MODULE = "hosted_engine.lab.watchdog"
 
 

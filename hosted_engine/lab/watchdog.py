@@ -159,8 +159,7 @@ class LabWatchdog:
 
     def reset(self, reason: str) -> None:
         """Power-cycle the host without the boot: every process of it dies at once."""
-        found = processes.host_processes(self.lab_dir, self.host_id)
-        victims = [proc for procs in found.values() for proc in procs]
+        victims = processes.every_process(self.lab_dir, self.host_id)
         log.warning("resetting host %d (%s): %d processes", self.host_id, reason, len(victims))
         processes.kill_now(victims)
         entry = {"time": time.time(), "reason": reason, "killed": len(victims)}
