@@ -46,7 +46,7 @@ class LeaseKeeper:
         self._last_ok = monotonic()  # acquiring the lease is the first proof
         self._last_ok_epoch = time.time()
         self._last_error = ""
-        self._expired = False
+        self.state = LeaseState.HELD  # as of the last tick
         self._why: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -93,15 +93,19 @@ class LeaseKeeper:
         return f"the VM lease was not renewed for {age:.1f} s ({error})"
 
     def tick(self) -> LeaseState:
-        """Pet the watchdog if the lease is fresh; the lease's state either way."""
-        if self._expired:
+        """Pet the watchdog if the lease is fresh; the lease's state either way (also
+        kept in :attr:`state` until the next tick)."""
+        self.state = self._judge()
+        return self.state
+
+    def _judge(self) -> LeaseState:
+        if self.state is LeaseState.EXPIRED:
             return LeaseState.EXPIRED
         with self._lock:
             age = self._monotonic() - self._last_ok
             failing = bool(self._last_error)
         if age >= self.fence_after:
-            self._why = self.why()
-            self._expired = True  # for good: an expired lease is never petted again
+            self._why = self.why()  # for good: an expired lease is never petted again
             self._stop.set()
             return LeaseState.EXPIRED
         if self.watchdog is not None:

@@ -298,7 +298,6 @@ class _PayloadRun:
     ) -> None:
         self.payload = payload
         self.keeper = keeper
-        self.lease = LeaseState.HELD
         self.fenced_why: str | None = None
         self.run_dir = run_dir
         self.record = record
@@ -345,6 +344,7 @@ class _PayloadRun:
 
     def _keep_lease(self) -> None:
         """Pet the watchdog while the lease is fresh; kill the VM once it is not."""
+        before = self.keeper.state
         lease = self.keeper.tick()
         if lease is LeaseState.EXPIRED and self.fenced_why is None:
             self.fenced_why = self.keeper.why()
@@ -354,8 +354,7 @@ class _PayloadRun:
             )
             self.kill_at = None
             self.kill_group(signal.SIGKILL)
-        if lease is not self.lease:
-            self.lease = lease
+        if lease is not before:
             why = "" if lease is LeaseState.HELD else self.keeper.why()
             log.info("the VM lease is now %s%s", lease.value, f": {why}" if why else "")
             _publish(self.run_dir, self.record(self.state, pid=self.payload.pid, message=why))
@@ -450,8 +449,7 @@ def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) ->
 
     def record(state: VmState, **fields: Any) -> StatusRecord:
         if keeper is not None and "lease" not in fields:
-            lease = run.lease if run is not None else LeaseState.HELD
-            fields |= {"lease": lease, "lease_renewed": keeper.renewed_at}
+            fields |= {"lease": keeper.state, "lease_renewed": keeper.renewed_at}
         return StatusRecord(state, supervisor_pid=os.getpid(), vm_id=definition.vm_id, **fields)
 
     def down(reason: ExitReason, message: str) -> None:
@@ -459,7 +457,6 @@ def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) ->
         lease = LeaseState.FENCED if reason is ExitReason.FENCED else LeaseState.NONE
         _publish(run_dir, record(VmState.DOWN, exit_reason=reason, message=message, lease=lease))
 
-    run: _PayloadRun | None = None
     _publish(run_dir, record(VmState.POWERING_UP))
     lease: Lease
     try:
