@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +24,14 @@ def start_smtp() -> Iterator[Callable[[], SmtpSink]]:
     yield start
     for sink in sinks:
         sink.controller.stop()
+
+
+@pytest.fixture
+def fault_control(tmp_path: Path) -> Iterator[Path]:
+    """This process obeys the injected-fault file it returns (files/faults.py)."""
+    from hosted_engine.files import faults
+
+    path = tmp_path / "faults"
+    faults.use_file(path)
+    yield path
+    faults.use_file(None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,30 +13,22 @@ from hosted_engine.files import faults
 from hosted_engine.files.faults import FaultMode, FaultPoint
 
 
-@pytest.fixture
-def control(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "faults"
-    faults.use_file(path)
-    yield path
-    faults.use_file(None)
-
-
-def test_no_control_file_injects_nothing(control: Path) -> None:
+def test_no_control_file_injects_nothing(fault_control: Path) -> None:
     faults.check(FaultPoint.LEASE_RENEWAL)  # the file does not exist
 
 
-def test_fail_raises_eio_for_that_point_only(control: Path) -> None:
-    faults.set_fault(control, FaultPoint.METADATA_WRITE, FaultMode.FAIL)
+def test_fail_raises_eio_for_that_point_only(fault_control: Path) -> None:
+    faults.set_fault(fault_control, FaultPoint.METADATA_WRITE, FaultMode.FAIL)
     with pytest.raises(OSError) as caught:
         faults.check(FaultPoint.METADATA_WRITE)
     assert caught.value.errno == errno.EIO
     faults.check(FaultPoint.METADATA_READ)
-    faults.set_fault(control, FaultPoint.METADATA_WRITE, None)
+    faults.set_fault(fault_control, FaultPoint.METADATA_WRITE, None)
     faults.check(FaultPoint.METADATA_WRITE)
 
 
-def test_hang_blocks_until_the_fault_is_cleared(control: Path) -> None:
-    faults.set_fault(control, FaultPoint.LEASE_RENEWAL, FaultMode.HANG)
+def test_hang_blocks_until_the_fault_is_cleared(fault_control: Path) -> None:
+    faults.set_fault(fault_control, FaultPoint.LEASE_RENEWAL, FaultMode.HANG)
     returned = threading.Event()
 
     def io() -> None:
@@ -47,14 +38,14 @@ def test_hang_blocks_until_the_fault_is_cleared(control: Path) -> None:
     worker = threading.Thread(target=io, daemon=True)
     worker.start()
     assert not returned.wait(0.3), "a hung I/O returned"
-    faults.set_fault(control, FaultPoint.LEASE_RENEWAL, None)
+    faults.set_fault(fault_control, FaultPoint.LEASE_RENEWAL, None)
     assert returned.wait(5), "the I/O did not resume once the storage came back"
 
 
-def test_control_file_round_trip(control: Path) -> None:
-    faults.set_fault(control, FaultPoint.LEASE_RENEWAL, FaultMode.HANG)
-    faults.set_fault(control, FaultPoint.CONFIG_READ, FaultMode.FAIL)
-    assert faults.parse(control.read_text()) == {
+def test_control_file_round_trip(fault_control: Path) -> None:
+    faults.set_fault(fault_control, FaultPoint.LEASE_RENEWAL, FaultMode.HANG)
+    faults.set_fault(fault_control, FaultPoint.CONFIG_READ, FaultMode.FAIL)
+    assert faults.parse(fault_control.read_text()) == {
         FaultPoint.LEASE_RENEWAL: FaultMode.HANG,
         FaultPoint.CONFIG_READ: FaultMode.FAIL,
     }
@@ -66,6 +57,6 @@ def test_bad_lines_are_one_line_errors(line: str) -> None:
         faults.parse(line + "\n")
 
 
-def test_a_bad_control_file_injects_nothing(control: Path) -> None:
-    control.write_text("nonsense\n")
+def test_a_bad_control_file_injects_nothing(fault_control: Path) -> None:
+    fault_control.write_text("nonsense\n")
     faults.check(FaultPoint.LEASE_RENEWAL)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -113,20 +112,12 @@ def test_a_watchdog_that_cannot_be_armed_refuses_the_start() -> None:
         keeper(FakeLease(), FakeWatchdog(fail_arm=True), FakeClock()).start()
 
 
-@pytest.fixture
-def fault_file(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "faults"
-    faults.use_file(path)
-    yield path
-    faults.use_file(None)
-
-
-def test_fcntl_renewal_fails_when_the_storage_does(tmp_path: Path, fault_file: Path) -> None:
+def test_fcntl_renewal_fails_when_the_storage_does(tmp_path: Path, fault_control: Path) -> None:
     manager = FcntlLeaseManager(tmp_path / "hosted-engine.lockspace")
     lease = manager.acquire_vm_lease("vm", 1, "host1")
     try:
         lease.renew()
-        faults.set_fault(fault_file, FaultPoint.LEASE_RENEWAL, FaultMode.FAIL)
+        faults.set_fault(fault_control, FaultPoint.LEASE_RENEWAL, FaultMode.FAIL)
         with pytest.raises(LeaseError, match="cannot renew"):
             lease.renew()
     finally:
@@ -134,12 +125,12 @@ def test_fcntl_renewal_fails_when_the_storage_does(tmp_path: Path, fault_file: P
 
 
 def test_releasing_under_a_hung_renewal_frees_the_lease_at_once(
-    tmp_path: Path, fault_file: Path
+    tmp_path: Path, fault_control: Path
 ) -> None:
     """The lease must not wait for the storage; the late write must not hit another file."""
     manager = FcntlLeaseManager(tmp_path / "hosted-engine.lockspace")
     lease = manager.acquire_vm_lease("vm", 1, "host1")
-    faults.set_fault(fault_file, FaultPoint.LEASE_RENEWAL, FaultMode.HANG)
+    faults.set_fault(fault_control, FaultPoint.LEASE_RENEWAL, FaultMode.HANG)
     outcome: list[BaseException | None] = []
 
     def renew() -> None:
@@ -157,7 +148,7 @@ def test_releasing_under_a_hung_renewal_frees_the_lease_at_once(
     second = other.acquire_vm_lease("vm", 2, "host2")  # free although the renewal hangs
     bystander = tmp_path / "bystander"
     with bystander.open("wb") as f:  # may get the fd number the lease had
-        faults.set_fault(fault_file, FaultPoint.LEASE_RENEWAL, None)
+        faults.set_fault(fault_control, FaultPoint.LEASE_RENEWAL, None)
         worker.join(5)
         f.write(b"")
     assert bystander.read_bytes() == b""
