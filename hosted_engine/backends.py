@@ -8,16 +8,33 @@ from __future__ import annotations
 
 from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import ConfigError
-from hosted_engine.locking.base import LeaseManager
-from hosted_engine.locking.fcntl_backend import FcntlLeaseManager
+from hosted_engine.locking import LeaseManager, open_lease_manager
 from hosted_engine.vm.base import VmBackend
 from hosted_engine.vm.process import FencingSettings, PayloadSettings, ProcessVmBackend
 
 
 def lease_manager_for(config: HostConfig) -> LeaseManager:
-    if config.lease_backend != "fcntl":
-        raise ConfigError(f"lease_backend {config.lease_backend!r} is not available (known: fcntl)")
-    return FcntlLeaseManager(config.lockspace_path)
+    if config.lease_backend == "sanlock":
+        _check_sanlock_timing(config)
+    return open_lease_manager(
+        config.lease_backend,
+        config.lockspace_path,
+        sanlock_run_dir=config.sanlock_run_dir,
+        io_timeout=config.sanlock_io_timeout,
+    )
+
+
+def _check_sanlock_timing(config: HostConfig) -> None:
+    """sanlock lets another host take a dead host's VM lease after 8 io timeouts plus
+    its 60 s watchdog allowance; our own fencing must be done well before that."""
+    io_timeout = config.sanlock_io_timeout
+    dead_after = 8 * io_timeout + 60.0
+    if config.timing.lease_timeout >= dead_after:
+        raise ConfigError(
+            f"timing.lease_timeout ({config.timing.lease_timeout:g} s) must be below the "
+            f"{dead_after:g} s after which sanlock (io_timeout {io_timeout}) gives a dead "
+            "host's VM lease to another host"
+        )
 
 
 def vm_backend_for(config: HostConfig) -> VmBackend:
@@ -33,6 +50,7 @@ def vm_backend_for(config: HostConfig) -> VmBackend:
         config.host_id,
         config.hostname,
         config.lease_backend,
+        sanlock_run_dir=config.sanlock_run_dir,
         payload=PayloadSettings(config.process_command, config.process_data_dir, config.images_dir),
         fencing=FencingSettings(
             lease_renewal=config.timing.lease_renewal,

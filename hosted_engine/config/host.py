@@ -71,6 +71,10 @@ class HostConfig:
     fault_file: Path | None = None  # injected storage faults (files/faults.py): tests, the lab
     # the libvirt backend's connection (vm_backend=libvirt)
     libvirt_uri: str = "qemu:///system"
+    # the sanlock backend's daemon (lease_backend=sanlock): its run dir (None: the
+    # system daemon's) and the io_timeout this host formats and joins the lockspace with
+    sanlock_run_dir: Path | None = None
+    sanlock_io_timeout: int = 10
     timing: Timing = field(default_factory=lambda: load_timing("default"))
     score_overrides: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
@@ -236,6 +240,9 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         watchdog=_watchdog(values.get("watchdog") or default_watchdog(), source),
         fault_file=optional_path("fault_file"),
         libvirt_uri=_libvirt_uri(values.get("libvirt_uri") or defaults.libvirt_uri, source),
+        sanlock_run_dir=optional_path("sanlock_run_dir"),
+        sanlock_io_timeout=_int(values, "sanlock_io_timeout", source, 1, 60)
+        or defaults.sanlock_io_timeout,
         timing=timing,
         score_overrides=score_overrides,
         raw=dict(values),

@@ -105,6 +105,8 @@ HOST_KEYS = (
     "watchdog",
     "libvirt_uri",
     "fault_file",
+    "sanlock_run_dir",
+    "sanlock_io_timeout",
 )
 # Readable but never set here: changing one would detach the host from its slot, its
 # storage domain or the engine VM's lease. Redeploying the host is how these change.

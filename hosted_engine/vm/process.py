@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import psutil
 
 from hosted_engine.errors import ConfigError, HostedEngineError, VmError
+from hosted_engine.locking import LEASE_BACKENDS
 from hosted_engine.vm.base import (
     AlreadyRunning,
     ExitReason,
@@ -44,7 +45,6 @@ from hosted_engine.vm.base import (
 )
 from hosted_engine.vm.definition import LEGACY_DATA_DIR, VmDefinition, legacy_command
 from hosted_engine.vm.supervisor import (
-    LEASE_BACKENDS,
     RunDir,
     StatusRecord,
     scrubbed_environment,
@@ -147,6 +147,7 @@ class ProcessVmBackend:
         hostname: str,
         lease_backend: str = "fcntl",
         *,
+        sanlock_run_dir: Path | None = None,
         payload: PayloadSettings | None = None,
         fencing: FencingSettings | None = None,
         shutdown_grace: float = 120.0,
@@ -166,6 +167,7 @@ class ProcessVmBackend:
         self.host_id = host_id
         self.hostname = hostname
         self.lease_backend = lease_backend
+        self.sanlock_run_dir = sanlock_run_dir
         self.payload = payload or PayloadSettings()
         self.fencing = fencing or FencingSettings()
         self.shutdown_grace = shutdown_grace
@@ -233,6 +235,8 @@ class ProcessVmBackend:
         report_fd: int,
     ) -> list[str]:
         optional = [] if data_dir is None else [f"--data-dir={data_dir}"]
+        if self.sanlock_run_dir is not None:
+            optional.append(f"--sanlock-run-dir={self.sanlock_run_dir}")
         return [
             sys.executable,
             "-m",

@@ -54,10 +54,10 @@ from typing import Any
 
 import psutil
 
-from hosted_engine.errors import LeaseError, LeaseHeldError, VmError, WatchdogError
+from hosted_engine.errors import ConfigError, LeaseError, LeaseHeldError, VmError, WatchdogError
 from hosted_engine.files import faults
 from hosted_engine.files.atomic import write_atomically
-from hosted_engine.locking import FcntlLeaseManager, Lease, LeaseManager, ranges
+from hosted_engine.locking import LEASE_BACKENDS, Lease, open_lease_manager, ranges
 from hosted_engine.locking.base import LeaseState
 from hosted_engine.locking.watchdog import check_spec, open_watchdog
 from hosted_engine.vm.base import ExitReason, VmState, VmStatus
@@ -66,7 +66,6 @@ from hosted_engine.vm.fencing import LeaseKeeper
 
 log = logging.getLogger("hosted_engine.vm.supervisor")
 
-LEASE_BACKENDS = ("fcntl",)
 ENV_PREFIX = "HOSTED_ENGINE_"
 VM_ID_ENV = "HOSTED_ENGINE_VM_ID"
 
@@ -409,12 +408,6 @@ def _publish(run_dir: RunDir, record: StatusRecord) -> None:
         log.error("cannot write %s: %s", run_dir.status_file, e)
 
 
-def _lease_manager(backend: str, lockspace: Path) -> LeaseManager:
-    if backend == "fcntl":
-        return FcntlLeaseManager(lockspace)
-    raise LeaseError(f"unknown lease backend {backend!r} (known: {', '.join(LEASE_BACKENDS)})")
-
-
 def _group_gone(pgid: int, timeout: float = 2.0) -> bool:
     """Whether no process of the payload's group is left (so none holds the lease)."""
     deadline = time.monotonic() + timeout
@@ -460,14 +453,15 @@ def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) ->
     _publish(run_dir, record(VmState.POWERING_UP))
     lease: Lease
     try:
-        lease = _lease_manager(args.lease_backend, args.lockspace).acquire_vm_lease(
-            definition.vm_id, args.host_id, args.hostname
+        leases = open_lease_manager(
+            args.lease_backend, args.lockspace, sanlock_run_dir=args.sanlock_run_dir
         )
+        lease = leases.acquire_vm_lease(definition.vm_id, args.host_id, args.hostname)
     except LeaseHeldError as e:
         down(ExitReason.LEASE_HELD, str(e))
         reporter.send(outcome="lease_held", holder=e.holder)
         return 0
-    except LeaseError as e:
+    except (LeaseError, ConfigError) as e:
         down(ExitReason.START_FAILED, str(e))
         reporter.send(outcome="failed", reason=str(e))
         return 1
@@ -524,6 +518,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m hosted_engine.vm.supervisor")
     p.add_argument("--run-dir", type=Path, required=True)
     p.add_argument("--lease-backend", choices=LEASE_BACKENDS, default="fcntl")
+    p.add_argument("--sanlock-run-dir", type=Path, default=None)
     p.add_argument("--lockspace", type=Path, required=True)
     p.add_argument("--host-id", type=int, required=True)
     p.add_argument("--hostname", required=True)
