@@ -15,7 +15,7 @@ from hosted_engine.config.host import load_host_config
 from hosted_engine.errors import HostedEngineError, UsageError, WatchdogError
 from hosted_engine.files import faults
 from hosted_engine.files.faults import FaultMode, FaultPoint
-from hosted_engine.lab import processes
+from hosted_engine.lab import processes, sanlock_daemons
 from hosted_engine.lab.layout import (
     LabManifest,
     create_lab,
@@ -24,10 +24,12 @@ from hosted_engine.lab.layout import (
     host_config_path,
     host_pki,
     load_manifest,
+    sanlock_run_dir,
     watchdog_socket,
 )
 from hosted_engine.lab.watchdog import last_reset
 from hosted_engine.locking import FcntlLeaseManager
+from hosted_engine.locking.sanlock_backend import resource_owner
 from hosted_engine.locking.watchdog import ask_status
 from hosted_engine.storage import domain
 from hosted_engine.storage.metadata import extra_value, state_from_extra
@@ -87,11 +89,14 @@ class Lab:
         timeout: float | None = None,
         *,
         engine: str = "manager",
+        leases: str = "fcntl",
     ) -> Lab:
         lab = cls(lab_dir.resolve())
         if (lab.dir / "lab.json").exists() and lab.running_processes():
             raise UsageError(f"a lab is already running in {lab.dir}; run `down` first")
-        create_lab(lab.dir, hosts, profile, engine=engine)
+        if leases == "sanlock" and (reason := sanlock_daemons.available()) is not None:
+            raise UsageError(f"--leases sanlock: {reason}")
+        create_lab(lab.dir, hosts, profile, engine=engine, leases=leases)
         limit = timeout if timeout is not None else (60.0 if profile == "fast" else 180.0)
         try:
             for host_id in range(1, hosts + 1):
@@ -115,10 +120,17 @@ class Lab:
         _wait(lambda: _answers(socket_path), timeout, f"the watchdog of host {host_id}")
 
     def start_host(self, host_id: int, timeout: float = 30.0) -> None:
-        """Start the host's broker, host API and agent; return once they answer."""
+        """Start the host's sanlock daemon (with ``--leases sanlock``), broker, host API and
+        agent; return once they answer."""
         self._check_host(host_id)
         self.start_watchdog(host_id)
         running = processes.host_processes(self.dir, host_id)
+        if self.manifest.leases == "sanlock" and not running["sanlock"]:
+            sanlock_daemons.start(
+                sanlock_run_dir(self.dir, host_id),
+                sanlock_daemons.host_name(self.dir, host_id),
+                host_config_path(self.dir, host_id).parent / "log" / "sanlock.log",
+            )
         if not running["broker"]:
             processes.start_daemon(self.dir, host_id, "broker")
         client = self.client(host_id)
@@ -154,6 +166,7 @@ class Lab:
         processes.stop_gracefully(procs["agent"], 10.0)
         processes.stop_gracefully(procs["vm"], config.timing.vm_shutdown_grace + 5.0)
         processes.stop_gracefully(procs["hostd"] + procs["broker"], 10.0)
+        sanlock_daemons.stop(sanlock_run_dir(self.dir, host_id))
 
     def kill_host(self, host_id: int) -> None:
         """A power loss: SIGKILL every process of the host at once."""
@@ -193,14 +206,23 @@ class Lab:
         return [p for h in range(1, hosts + 1) for p in processes.every_process(self.dir, h)]
 
     def down(self) -> None:
-        """Every host, then the watchdogs (a frozen host is resumed to hear its SIGTERM)."""
+        """Every host, then the sanlock daemons and the watchdogs (a frozen host is resumed
+        to hear its SIGTERM; a daemon holding a lockspace would not heed one)."""
         procs = self.running_processes()
+        daemons = [p for p in procs if p in set(self._sanlock_daemons())]
+        procs = [p for p in procs if p not in daemons]
         processes.signal_all(procs, SIGTERM)
-        processes.signal_all(procs, SIGCONT)
+        processes.signal_all(procs + daemons, SIGCONT)
         left = processes.wait_gone(procs, 5.0)
-        processes.kill_now(left)
+        processes.kill_now(left + daemons)
         watchdogs = list(processes.watchdog_processes(self.dir).values())
         processes.stop_gracefully(watchdogs, 5.0)
+
+    def _sanlock_daemons(self) -> list[Any]:
+        hosts = self.manifest.hosts
+        return [
+            p for h in range(1, hosts + 1) for p in processes.host_processes(self.dir, h)["sanlock"]
+        ]
 
     def wait_engine_healthy(self, timeout: float) -> None:
         url = self.manifest.engine_url
@@ -222,6 +244,8 @@ class Lab:
         """Which host holds the engine VM lease (the truth about where it runs)."""
         m = self.manifest
         ha_dir = domain.ha_dir(self.dir / "storage", m.sd_uuid)
+        if m.leases == "sanlock":
+            return resource_owner(ha_dir / domain.LOCKSPACE_NAME, m.vm_id)
         holder = FcntlLeaseManager(ha_dir / domain.LOCKSPACE_NAME).vm_lease_holder(m.vm_id)
         return None if holder is None else holder.host_id
 

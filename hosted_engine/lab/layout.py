@@ -7,6 +7,7 @@ DIR/storage/<sdUUID>/...     the shared storage domain (metadata, lockspace, the
 DIR/hosts/hostN/hosted-engine.conf, run/, state/ (the broker's config cache), log/,
                              pki/ (the host's certificate for its host API)
                              faults (the host's injected storage faults)
+DIR/hosts/hostN/sanlock/     the host's sanlock daemon (``up --leases sanlock``)
 DIR/watchdogs/hostN.sock     each host's watchdog (outside the host: lab/watchdog.py),
 DIR/watchdogs/hostN.resets   and the resets it did
 DIR/pki/                     the cluster CA
@@ -29,6 +30,8 @@ from hosted_engine import __version__
 from hosted_engine.broker.notifications import load_template
 from hosted_engine.errors import UsageError
 from hosted_engine.files import keyvalue
+from hosted_engine.lab import sanlock_daemons
+from hosted_engine.locking import LEASE_BACKENDS
 from hosted_engine.storage.config_archive import ConfigArchive
 from hosted_engine.storage.domain import create_domain
 from hosted_engine.storage.ovf_store import OvfStore
@@ -46,6 +49,7 @@ class LabManifest:
     engine_port: int
     hostd_ports: tuple[int, ...] = ()
     engine: str = "manager"  # the engine VM's payload: "manager" or the older "stand-in"
+    leases: str = "fcntl"  # the lease backend of every host: "fcntl" or "sanlock"
 
     @property
     def engine_url(self) -> str:
@@ -81,6 +85,11 @@ def fault_file(lab_dir: Path, host_id: int) -> Path:
     return host_dir(lab_dir, host_id) / "faults"
 
 
+def sanlock_run_dir(lab_dir: Path, host_id: int) -> Path:
+    """The run directory of the host's own sanlock daemon (lab/sanlock_daemons.py)."""
+    return host_dir(lab_dir, host_id) / "sanlock"
+
+
 def host_pki(lab_dir: Path, host_id: int) -> tuple[Path, Path, Path]:
     """``(ca, cert, key)`` the host API of ``host_id`` serves with."""
     pki = host_dir(lab_dir, host_id) / "pki"
@@ -110,7 +119,13 @@ def _free_port() -> int:
 
 
 def create_lab(
-    lab_dir: Path, hosts: int, profile: str, *, ovf_store: bool = True, engine: str = "manager"
+    lab_dir: Path,
+    hosts: int,
+    profile: str,
+    *,
+    ovf_store: bool = True,
+    engine: str = "manager",
+    leases: str = "fcntl",
 ) -> LabManifest:
     """Lay out a fresh lab; refuses a non-empty directory that is not a lab.
 
@@ -122,6 +137,8 @@ def create_lab(
         raise UsageError(f"--hosts must be between 1 and 64 (got {hosts})")
     if engine not in ENGINES:
         raise UsageError(f"--engine must be one of {', '.join(ENGINES)} (got {engine!r})")
+    if leases not in LEASE_BACKENDS:
+        raise UsageError(f"--leases must be one of {', '.join(LEASE_BACKENDS)} (got {leases!r})")
     if lab_dir.exists() and any(lab_dir.iterdir()):
         if not (lab_dir / MANIFEST).exists():
             raise UsageError(f"{lab_dir} is not empty and holds no lab; refusing to use it")
@@ -135,6 +152,7 @@ def create_lab(
         _free_port(),
         tuple(_free_port() for _ in range(hosts)),
         engine,
+        leases,
     )
     storage = lab_dir / "storage"
     storage.mkdir()
@@ -229,7 +247,7 @@ def _engine_command(lab_dir: Path, manifest: LabManifest) -> list[str]:
     ]
 
 
-_PER_HOST_KEYS = frozenset({"hostname", "run_dir", "state_dir", "log_dir"})
+_PER_HOST_KEYS = frozenset({"hostname", "run_dir", "state_dir", "log_dir", "sanlock_run_dir"})
 
 
 def _key_values(header: str, values: dict[str, str]) -> str:
@@ -241,6 +259,12 @@ def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str
     by the process backend with the domain's ``images/engine-disk`` as its disk."""
     hdir = host_dir(lab_dir, host_id)
     engine = _engine_command(lab_dir, manifest)
+    leases = {"lease_backend": manifest.leases}
+    if manifest.leases == "sanlock":
+        leases |= {
+            "sanlock_run_dir": str(sanlock_run_dir(lab_dir, host_id)),
+            "sanlock_io_timeout": str(sanlock_daemons.IO_TIMEOUT),
+        }
     return {
         "host_id": str(host_id),
         "sdUUID": manifest.sd_uuid,
@@ -260,6 +284,7 @@ def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str
         "process_data_dir": str(engine_disk(lab_dir, manifest)),
         "watchdog": f"unix:{watchdog_socket(lab_dir, host_id)}",
         "fault_file": str(fault_file(lab_dir, host_id)),
+        **leases,
     }
 
 

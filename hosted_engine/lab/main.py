@@ -17,6 +17,7 @@ from hosted_engine.files.faults import FaultMode, FaultPoint
 from hosted_engine.lab.cluster import Lab
 from hosted_engine.lab.layout import ENGINES
 from hosted_engine.lab.view import render
+from hosted_engine.locking import LEASE_BACKENDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
             choices=ENGINES,
             default="manager",
             help="what the engine VM runs: the manager (default) or the minimal stand-in",
+        )
+        s.add_argument(
+            "--leases",
+            choices=LEASE_BACKENDS,
+            default="fcntl",
+            help="the lease backend: fcntl locks (default) or a sanlock daemon per host",
         )
     with_dir("status", "where the engine runs, each host's state and score").add_argument(
         "--json", action="store_true"
@@ -84,10 +91,14 @@ def _run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
-    print(f"starting {args.hosts} hosts in {args.dir} (profile {args.profile})...", flush=True)
+    print(
+        f"starting {args.hosts} hosts in {args.dir} (profile {args.profile}, "
+        f"{args.leases} leases)...",
+        flush=True,
+    )
     lab = Lab(args.dir.resolve())
     try:
-        lab = Lab.up(args.dir, args.hosts, args.profile, engine=args.engine)
+        lab = Lab.up(args.dir, args.hosts, args.profile, engine=args.engine, leases=args.leases)
         _watch(lab)
     except KeyboardInterrupt:
         pass
@@ -103,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "up":
-            lab = Lab.up(args.dir, args.hosts, args.profile, engine=args.engine)
+            lab = Lab.up(args.dir, args.hosts, args.profile, engine=args.engine, leases=args.leases)
             print(f"lab up in {lab.dir}; engine at {lab.manifest.engine_url}")
             login = lab.status()
             if login.get("manager_url"):

@@ -1,10 +1,11 @@
 """Starting, finding and killing the lab's processes.
 
-A lab host is its broker, its agent, its host API and, while it runs the engine VM, the
-VM supervisor and payload. They are found by the host directory on their command line
-(the payload by being the supervisor's child), so the lab needs no pid files that could
-go stale. The
-directory is matched as a path, never as a substring: host1's is a prefix of host10's.
+A lab host is its broker, its agent, its host API, its sanlock daemon when it has one
+and, while it runs the engine VM, the VM supervisor and payload. They are found by the
+host directory on their command line (the payload by being the supervisor's child; the
+sanlock daemon by the run directory in its environment), so the lab needs no pid files
+that could go stale. The directory is matched as a path, never as a substring: host1's
+is a prefix of host10's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path, PurePosixPath
 
 import psutil
 
-from hosted_engine.lab.layout import host_config_path, host_dir
+from hosted_engine.lab import sanlock_daemons
+from hosted_engine.lab.layout import host_config_path, host_dir, sanlock_run_dir
 
 DAEMONS = {
     "broker": "hosted_engine.broker.daemon",
@@ -83,10 +85,11 @@ def _in_dir(arg: str, directory: PurePosixPath) -> bool:
 
 
 def host_processes(lab_dir: Path, host_id: int) -> dict[str, list[psutil.Process]]:
-    """``{"broker": [...], "agent": [...], "hostd": [...], "vm": [...]}`` of one host,
-    alive ones only."""
+    """``{"broker": [...], "agent": [...], "hostd": [...], "vm": [...], "sanlock": [...]}``
+    of one host, alive ones only."""
     marker = PurePosixPath(host_dir(lab_dir, host_id).resolve())
     found: dict[str, list[psutil.Process]] = {kind: [] for kind in (*DAEMONS, "vm")}
+    found["sanlock"] = sanlock_daemons.daemon_processes(sanlock_run_dir(lab_dir, host_id).resolve())
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
         if not any(_in_dir(arg, marker) for arg in cmdline) or not _alive(proc):

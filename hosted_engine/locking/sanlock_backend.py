@@ -13,7 +13,9 @@
 A host that dies keeps its resource on disk until its delta lease is dead
 (``8 * io_timeout + 60`` s, 68 s at ``io_timeout`` 1), or until it rejoins with a new
 generation: sanlock's fixed timings, which is why the lab's takeover after a host death
-takes about 70 s with this backend and a few seconds with fcntl.
+takes about 70 s with this backend and a few seconds with fcntl. While the owner is in
+doubt, sanlock's acquire would block until it decides; so an acquire first asks who
+owns the lease, and a live owner is LeaseHeld at once.
 
 libsanlock finds its daemon through ``SANLOCK_RUN_DIR`` once per process, so a process
 talks to one daemon: the lab gives each simulated host its own (``lab/sanlock_daemons``),
@@ -30,6 +32,7 @@ import fcntl
 import importlib
 import logging
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -439,6 +442,11 @@ class SanlockLeaseManager:
         self, vm_id: str, host_id: int, hostname: str | None = None
     ) -> SanlockVmLease:
         self._format_resource(vm_id)
+        owner = self._owner(vm_id)
+        if owner is not None:  # never wait inside acquire while sanlock judges the owner
+            raise LeaseHeldError(
+                f"the engine VM lease is held by {owner.describe()}", holder=owner.describe()
+            )
         try:
             fd = self.call("register")
         except self._sanlock.SanlockException as e:
@@ -447,7 +455,7 @@ class SanlockLeaseManager:
             self.call("acquire", LOCKSPACE, vm_id.encode(), self.disks(vm_id), slkfd=fd)
         except BaseException as e:
             os.close(fd)
-            if _is(e, ACQUIRE_HELD):
+            if _is(e, ACQUIRE_HELD, errno.EBUSY):  # EBUSY: another acquire still waits
                 holder = self._owner(vm_id)
                 who = holder.describe() if holder else None
                 raise LeaseHeldError(
@@ -493,3 +501,29 @@ class SanlockLeaseManager:
         """sanlock's init of the lockspace: every delta lease is wiped."""
         with self._init_lock():
             self._write_lockspace()
+
+
+def resource_owner(lockspace: Path, vm_id: str) -> int | None:
+    """The host id that owns the VM lease on disk, read without any daemon (``sanlock
+    direct read_leader``): what an observer outside every host, such as the lab, can
+    know. A dead owner stays the owner until another host takes the lease over."""
+    path = lockspace.parent / f"{vm_id}.lease"
+    if SanlockLeaseManager._blank(path):
+        return None
+    try:
+        done = subprocess.run(
+            ["sanlock", "direct", "read_leader", "-r", f"{LOCKSPACE.decode()}:{vm_id}:{path}:0"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    fields = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    try:
+        owner, timestamp = int(fields["owner_id"]), int(fields["timestamp"])
+    except (KeyError, ValueError):
+        return None
+    return owner if owner and timestamp else None

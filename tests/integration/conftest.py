@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hosted_engine.lab import processes
+from hosted_engine.lab import processes, sanlock_daemons
 from hosted_engine.lab.cluster import Lab, engine_healthy
 from hosted_engine.lab.layout import fault_file, host_config_path
 
@@ -78,15 +78,30 @@ class VmSampler:
         self._thread.join(5)
 
 
+BOTH_LEASE_BACKENDS = pytest.mark.parametrize("lab", ["fcntl", "sanlock"], indirect=True)
+
+
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab_dir = tmp_path_factory.mktemp("lab")
-    the_lab = Lab.up(lab_dir, HOSTS, "fast", timeout=90)
+def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """fcntl leases unless the module runs its tests with both (``BOTH_LEASE_BACKENDS``)."""
+    leases = getattr(request, "param", "fcntl")
+    if leases == "sanlock" and (reason := sanlock_daemons.available()):
+        pytest.skip(reason)
+    lab_dir = tmp_path_factory.mktemp(f"lab-{leases}")
+    the_lab = Lab.up(lab_dir, HOSTS, "fast", timeout=90, leases=leases)
     try:
         yield the_lab
     finally:
         the_lab.down()
         assert not the_lab.running_processes(), "the lab left processes running"
+
+
+def host_death_takeover(lab: Lab) -> float:
+    """How long another host may take to start the engine after its host died: with
+    sanlock, the dead host's delta lease must expire first (8 io timeouts + 60 s)."""
+    if lab.manifest.leases == "sanlock":
+        return 8 * sanlock_daemons.IO_TIMEOUT + 60 + 40
+    return 30
 
 
 def restore(lab: Lab) -> None:
@@ -112,4 +127,12 @@ def lab_host_dir(lab: Lab, host_id: int) -> Path:
     return host_config_path(lab.dir, host_id).parent
 
 
-__all__ = ["cli", "host_states", "lab_host_dir", "processes", "wait_for"]
+__all__ = [
+    "BOTH_LEASE_BACKENDS",
+    "cli",
+    "host_death_takeover",
+    "host_states",
+    "lab_host_dir",
+    "processes",
+    "wait_for",
+]

@@ -12,10 +12,13 @@ from collections.abc import Callable
 import pytest
 
 from hosted_engine.files import keyvalue
+from hosted_engine.lab import sanlock_daemons
 from hosted_engine.lab.cluster import Lab, engine_healthy
 from tests.integration.conftest import (
+    BOTH_LEASE_BACKENDS,
     VmSampler,
     cli,
+    host_death_takeover,
     host_states,
     lab_host_dir,
     processes,
@@ -23,7 +26,7 @@ from tests.integration.conftest import (
 )
 from tests.netpeers import SmtpSink
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, BOTH_LEASE_BACKENDS]
 
 
 def engine_pid(lab: Lab) -> int | None:
@@ -51,8 +54,15 @@ def test_engine_comes_up_exactly_once(lab: Lab, sampler: VmSampler) -> None:
 def test_killed_engine_host_fails_over(lab: Lab, sampler: VmSampler) -> None:
     old = wait_for(lab.engine_host, 30, "an engine host")
     lab.kill_host(old)
+    killed_at = time.monotonic()
     new = wait_for(
-        lambda: (h := lab.engine_host()) not in (None, old) and h, 30, "another engine host"
+        lambda: (h := lab.engine_host()) not in (None, old) and h,
+        host_death_takeover(lab),
+        "another engine host",
+    )
+    print(
+        f"{lab.manifest.leases}: engine host {old} killed, host {new} took over after "
+        f"{time.monotonic() - killed_at:.1f} s"
     )
     wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
     assert lab.engine_vms()[0].environ()["HOSTED_ENGINE_HOST_ID"] == str(new)
@@ -144,16 +154,27 @@ def test_stale_hosts_shown_stale_with_the_local_agent_stopped(lab: Lab, sampler:
 
 
 def test_duplicate_host_id_is_refused(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Another host configured with host 1's id (with sanlock: its own daemon, which
+    learns that id 1 is live only after sanlock's 8 io timeouts + 60 s)."""
     original = lab_host_dir(lab, 1) / "hosted-engine.conf"
     clone = tmp_path / "clone.conf"
     shutil.copy(original, clone)
     keyvalue.update(clone, {"run_dir": str(tmp_path / "run"), "log_dir": str(tmp_path / "log")})
-    result = subprocess.run(
-        [sys.executable, "-m", "hosted_engine.broker.daemon", "--config", str(clone)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    if lab.manifest.leases == "sanlock":
+        run_dir = tmp_path / "sanlock"
+        name = sanlock_daemons.host_name(tmp_path, 1)
+        sanlock_daemons.start(run_dir, name, tmp_path / "sanlock.log")
+        keyvalue.update(clone, {"sanlock_run_dir": str(run_dir)})
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "hosted_engine.broker.daemon", "--config", str(clone)],
+            capture_output=True,
+            text=True,
+            timeout=host_death_takeover(lab) + 30,
+        )
+    finally:
+        if lab.manifest.leases == "sanlock":
+            sanlock_daemons.stop(run_dir)
     assert result.returncode == 1
     assert "host id 1 is already held" in result.stderr
     assert "Traceback" not in result.stderr
