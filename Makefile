@@ -7,6 +7,7 @@ BIN    := $(VENV)/bin
 LAB_DIR ?= .lab
 HOSTS ?= 3
 PROFILE ?= fast
+LEASES ?= fcntl
 
 .PHONY: run test venv system-deps debian-modules lint typecheck unit bench clean
 
@@ -55,8 +56,10 @@ debian-modules: venv
 	@for m in $(DEBIAN_MODULES); do ln -sf /usr/lib/python3/dist-packages/$$m $(VENV)/debian-modules/$$m; done
 	@echo "$(abspath $(VENV))/debian-modules" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/debian-modules.pth"
 
-run: venv
-	$(BIN)/hosted-engine-lab run --hosts $(HOSTS) --dir $(LAB_DIR) --profile $(PROFILE)
+# LEASES=sanlock needs the sanlock daemon and its Python module (system-deps)
+run: venv $(if $(filter sanlock,$(LEASES)),system-deps)
+	$(BIN)/hosted-engine-lab run --hosts $(HOSTS) --dir $(LAB_DIR) --profile $(PROFILE) \
+		--leases $(LEASES)
 
 lint: venv
 	$(BIN)/ruff check hosted_engine tests benchmarks

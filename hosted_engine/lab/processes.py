@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ import psutil
 
 from hosted_engine.lab import sanlock_daemons
 from hosted_engine.lab.layout import host_config_path, host_dir, sanlock_run_dir
+from hosted_engine.lab.spawn import spawn
 
 DAEMONS = {
     "broker": "hosted_engine.broker.daemon",
@@ -45,27 +45,9 @@ def _reap(pid: int) -> None:
 
 
 def start_daemon(lab_dir: Path, host_id: int, kind: str, *extra: str) -> int:
-    hdir = host_dir(lab_dir, host_id)
-    out = (hdir / "log" / f"{kind}.out").open("ab")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTED_ENGINE_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            DAEMONS[kind],
-            "--config",
-            str(host_config_path(lab_dir, host_id)),
-            *extra,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env=env,
-        close_fds=True,
-    )
-    out.close()
-    return proc.pid
+    config = str(host_config_path(lab_dir, host_id))
+    command = [sys.executable, "-m", DAEMONS[kind], "--config", config, *extra]
+    return spawn(command, host_dir(lab_dir, host_id) / "log" / f"{kind}.out").pid
 
 
 def _in_dir(arg: str, directory: PurePosixPath) -> bool:
@@ -114,18 +96,14 @@ WATCHDOG_MODULE = "hosted_engine.lab.watchdog"
 
 def start_watchdog(lab_dir: Path, host_id: int) -> int:
     """The host's watchdog, in a session of its own (lab/watchdog.py)."""
-    out = (lab_dir / "watchdogs" / f"host{host_id}.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", WATCHDOG_MODULE, f"--lab-dir={lab_dir}", f"--host-id={host_id}"],
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("HOSTED_ENGINE_")},
-        close_fds=True,
-    )
-    out.close()
-    return proc.pid
+    command = [
+        sys.executable,
+        "-m",
+        WATCHDOG_MODULE,
+        f"--lab-dir={lab_dir}",
+        f"--host-id={host_id}",
+    ]
+    return spawn(command, lab_dir / "watchdogs" / f"host{host_id}.log").pid
 
 
 def watchdog_processes(lab_dir: Path) -> dict[int, psutil.Process]:

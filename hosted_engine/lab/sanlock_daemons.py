@@ -21,13 +21,13 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 import psutil
 
 from hosted_engine.errors import HostedEngineError
+from hosted_engine.lab.spawn import spawn
 
 SANLOCK = "sanlock"
 IO_TIMEOUT = 1
@@ -53,32 +53,10 @@ def _binary() -> str:
 def start(run_dir: Path, name: str, log_path: Path, io_timeout: int = IO_TIMEOUT) -> int:
     """Start a daemon in ``run_dir`` and return once its socket answers."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOSTED_ENGINE_")}
-    env |= {"SANLOCK_PRIVILEGED": "0", "SANLOCK_RUN_DIR": str(run_dir)}
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                _binary(),
-                "daemon",
-                "-D",
-                "-w",
-                "0",
-                "-o",
-                str(io_timeout),
-                "-e",
-                name,
-                "-L",
-                "-1",
-                "-S",
-                "-1",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-            close_fds=True,
-        )
+    command = [_binary(), "daemon", "-D", "-w", "0", "-o", str(io_timeout), "-e", name]
+    command += ["-L", "-1", "-S", "-1"]  # no /var/log/sanlock.log, no syslog: -D's stderr
+    env = {"SANLOCK_PRIVILEGED": "0", "SANLOCK_RUN_DIR": str(run_dir)}
+    proc = spawn(command, log_path, env)
     deadline = time.monotonic() + 10.0
     while not _answers(run_dir / "sanlock.sock"):
         if proc.poll() is not None or time.monotonic() >= deadline:

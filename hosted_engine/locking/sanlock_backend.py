@@ -350,6 +350,12 @@ class SanlockLeaseManager:
             if self.host_id_holder(host_id) is not None:
                 raise LeaseHeldError(f"host id {host_id} is held by a live host", f"host {host_id}")
             return CheckedHostId(host_id)
+        if ours is None and (other := self._renewed_elsewhere(host_id)) is not None:
+            raise LeaseHeldError(
+                f"host id {host_id} is already held by a live host ({other}): another host "
+                "is configured with the same host_id",
+                holder=f"host {host_id}",
+            )
 
         def add() -> None:
             try:
@@ -386,6 +392,30 @@ class SanlockLeaseManager:
                 f"cannot join the lockspace as host {host_id}: {_explain(e)}"
             ) from None
         return SanlockHostIdLease(self, host_id)
+
+    def _renewed_elsewhere(self, host_id: int) -> str | None:
+        """The name of another host renewing ``host_id``'s delta lease, if one does.
+
+        sanlock finds that out itself, but only after 8 io timeouts + 60 s (68 s at
+        io_timeout 1, 140 s at 10) inside ``add_lockspace``. Watching the lease on disk
+        over one renewal interval (2 io timeouts) says it sooner, and is only needed when
+        the lease was last written by a daemon other than ours: a restarted daemon of
+        the same name takes its own lease back at once.
+        """
+        spec = f"{LOCKSPACE.decode()}:{host_id}:{self.lockspace}:0"
+        first = read_leader("-s", spec)
+        if first is None or not first[2] or first[1] == self._daemon_name():
+            return None
+        self._sleep(2 * self.io_timeout + 1)
+        second = read_leader("-s", spec)
+        if second is None or second[1] != first[1] or second[2] == first[2]:
+            return None  # not renewed: a dead host's lease, which sanlock will wait out
+        return second[1]
+
+    def _daemon_name(self) -> str | None:
+        """The name our daemon writes into the delta leases it holds."""
+        fields = _sanlock_cli("client", "status", "-D")
+        return None if fields is None else fields.get("daemon")
 
     def leave_lockspace(self, host_id: int) -> None:
         """``rem_lockspace`` only while no resource of ours needs the id."""
@@ -503,27 +533,43 @@ class SanlockLeaseManager:
             self._write_lockspace()
 
 
-def resource_owner(lockspace: Path, vm_id: str) -> int | None:
-    """The host id that owns the VM lease on disk, read without any daemon (``sanlock
-    direct read_leader``): what an observer outside every host, such as the lab, can
-    know. A dead owner stays the owner until another host takes the lease over."""
-    path = lockspace.parent / f"{vm_id}.lease"
-    if SanlockLeaseManager._blank(path):
-        return None
+def _sanlock_cli(*args: str) -> dict[str, str] | None:
+    """``sanlock ARGS`` as ``{first word: rest}`` per line of its output (None: it
+    failed). For what the binding cannot do without a daemon, or at all."""
     try:
-        done = subprocess.run(
-            ["sanlock", "direct", "read_leader", "-r", f"{LOCKSPACE.decode()}:{vm_id}:{path}:0"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        done = subprocess.run(["sanlock", *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
         return None
-    fields = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    fields: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.strip().partition(" ")
+        fields.setdefault(key, value)
+    return fields
+
+
+def read_leader(kind: str, spec: str) -> tuple[int, str, int] | None:
+    """``(owner id, owner name, timestamp)`` of a lease on disk: ``kind`` ``-s`` for a
+    delta lease ``LOCKSPACE:HOST_ID:PATH:0``, ``-r`` for a resource ``LOCKSPACE:NAME:PATH:0``."""
+    fields = _sanlock_cli("direct", "read_leader", kind, spec)
+    if fields is None:
+        return None
     try:
-        owner, timestamp = int(fields["owner_id"]), int(fields["timestamp"])
+        return int(fields["owner_id"]), fields.get("resource_name", ""), int(fields["timestamp"])
     except (KeyError, ValueError):
         return None
+
+
+def resource_owner(lockspace: Path, vm_id: str) -> int | None:
+    """The host id that owns the VM lease on disk, read without any daemon: what an
+    observer outside every host, such as the lab, can know. A dead owner stays the
+    owner until another host takes the lease over."""
+    path = lockspace.parent / f"{vm_id}.lease"
+    if SanlockLeaseManager._blank(path):
+        return None
+    leader = read_leader("-r", f"{LOCKSPACE.decode()}:{vm_id}:{path}:0")
+    if leader is None:
+        return None
+    owner, _, timestamp = leader
     return owner if owner and timestamp else None

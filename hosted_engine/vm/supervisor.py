@@ -528,10 +528,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--grace", type=float, default=120.0, help="shutdown grace without a request")
     p.add_argument("--start-check", type=float, default=0.5, help="a payload exiting sooner failed")
     p.add_argument("--report-fd", type=int, help="where the start outcome is written")
-    p.add_argument("--lease-renewal", type=float, default=10.0, help="seconds between renewals")
-    p.add_argument("--fence-after", type=float, default=30.0, help="unrenewed this long: fence")
-    p.add_argument("--watchdog-timeout", type=float, default=30.0)
-    p.add_argument("--watchdog", type=check_spec, default="none", help="none, a device, unix:PATH")
+    # always given by ProcessVmBackend (FencingSettings), which holds the defaults
+    p.add_argument("--lease-renewal", type=float, required=True, help="seconds between renewals")
+    p.add_argument("--fence-after", type=float, required=True, help="unrenewed this long: fence")
+    p.add_argument("--watchdog-timeout", type=float, required=True)
+    p.add_argument("--watchdog", type=check_spec, required=True, help="none, a device, unix:PATH")
     p.add_argument("--fault-file", type=Path, help="injected storage faults (tests, the lab)")
     return p.parse_args(argv)
 

@@ -31,6 +31,7 @@ class SanlockHosts:
     root: Path
     count: int
     holders: list[subprocess.Popen[str]] = field(default_factory=list)
+    started: set[int] = field(default_factory=set)
 
     @property
     def lockspace(self) -> Path:
@@ -43,6 +44,7 @@ class SanlockHosts:
         name = sanlock_daemons.host_name(self.root, host)
         log = self.root / f"host{host}.log"
         sanlock_daemons.start(self.run_dir(host), name, log)
+        self.started.add(host)
 
     def kill_daemon(self, host: int) -> None:
         sanlock_daemons.stop(self.run_dir(host))
@@ -97,7 +99,7 @@ class SanlockHosts:
                 proc.stdin.close()
             if proc.stdout:
                 proc.stdout.close()
-        for host in range(1, self.count + 1):
+        for host in self.started:
             self.kill_daemon(host)
 
 

@@ -33,6 +33,9 @@ def main(argv: list[str]) -> int:
         elif command == "leave":
             manager.leave_lockspace(int(args[0]))
             _say(ok=True, joined=manager.joined(int(args[0])))
+        elif command == "reinitialize":
+            manager.reinitialize()
+            _say(ok=True)
         elif command == "holder":
             holder = manager.vm_lease_holder(args[0])
             _say(ok=True, holder=None if holder is None else holder.host_id)

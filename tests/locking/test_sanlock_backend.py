@@ -82,6 +82,15 @@ def test_joining_again_is_ours_and_leaving_waits_for_the_vm_lease(
     assert sanlock_hosts.run(1, "leave", "1")[1]["joined"] is False
 
 
+def test_reinitialize_formats_the_lockspace_again(sanlock_hosts: SanlockHosts) -> None:
+    for host in (1, 2):
+        assert sanlock_hosts.run(host, "leave", str(host))[1]["joined"] is False
+    before = sanlock_hosts.lockspace.read_bytes()
+    assert sanlock_hosts.run(1, "reinitialize") == (0, {"ok": True})
+    assert sanlock_hosts.lockspace.read_bytes() != before  # the delta leases are wiped
+    assert sanlock_hosts.run(2, "join", "2")[1]["held"] is True
+
+
 def test_another_hosts_id_is_judged_by_its_delta_lease(sanlock_hosts: SanlockHosts) -> None:
     rc, answer = sanlock_hosts.run(2, "join", "1")
     assert rc == 3 and answer["held_by"] == "host 1"
@@ -128,3 +137,15 @@ def test_one_process_talks_to_one_daemon(monkeypatch: pytest.MonkeyPatch, tmp_pa
     sanlock_backend.use_run_dir(tmp_path / "a")
     with pytest.raises(ConfigError, match="already talks to the sanlock daemon"):
         sanlock_backend.use_run_dir(tmp_path / "b")
+
+
+def test_a_duplicate_host_id_is_refused_within_a_renewal(sanlock_hosts: SanlockHosts) -> None:
+    """A third host configured with id 1 learns in seconds that id 1 is live, not after
+    sanlock's 68 s."""
+    sanlock_hosts.start_daemon(3)
+    started = time.monotonic()
+    rc, answer = sanlock_hosts.run(3, "join", "1")
+    assert rc == 3, answer
+    assert "already held by a live host" in str(answer["error"])
+    assert time.monotonic() - started < 30
+    assert sanlock_hosts.run(3, "join", "3")[1]["held"] is True  # a free id: joined
