@@ -165,35 +165,44 @@ class CheckedHostId:
 
 
 class SanlockVmLease:
+    """The connection registered with the daemon is the lease: it is used under a lock,
+    so a renewal on another thread never writes to a descriptor number that release
+    closed and the process reused."""
+
     def __init__(self, manager: SanlockLeaseManager, vm_id: str, fd: int) -> None:
         self._manager = manager
         self._vm_id = vm_id
         self._fd: int | None = fd
+        self._guard = threading.Lock()
 
     @property
     def name(self) -> str:
         return f"vm {self._vm_id}"
 
     def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        with contextlib.suppress(Exception):  # closing the connection releases it anyway
-            self._manager.call(
-                "release",
-                LOCKSPACE,
-                self._vm_id.encode(),
-                self._manager.disks(self._vm_id),
-                slkfd=fd,
-            )
-        os.close(fd)
+        with self._guard:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            with contextlib.suppress(Exception):  # closing the connection releases it too
+                self._manager.call(
+                    "release",
+                    LOCKSPACE,
+                    self._vm_id.encode(),
+                    self._manager.disks(self._vm_id),
+                    slkfd=fd,
+                )
+            os.close(fd)
+
+    def _held(self) -> bool:
+        with self._guard:
+            if self._fd is None:
+                raise LeaseError(f"lease {self.name} is released")
+            return self._vm_id.encode() in self._manager.held_resources(self._fd)
 
     def is_held(self) -> bool:
-        fd = self._fd
-        if fd is None:
-            return False
         try:
-            return self._vm_id.encode() in self._manager.held_resources(fd)
+            return self._held()
         except LeaseError:
             return False
 
@@ -203,14 +212,11 @@ class SanlockVmLease:
     def renew(self) -> None:
         """The daemon renews the delta lease itself; we check that it still holds our
         resource (the storage fault point stands for the daemon's I/O)."""
-        fd = self._fd
-        if fd is None:
-            raise LeaseError(f"lease {self.name} is released")
         try:
             faults.check(FaultPoint.LEASE_RENEWAL)
         except OSError as e:
             raise LeaseError(f"cannot renew lease {self.name}: {e.strerror or e}") from None
-        if self._vm_id.encode() not in self._manager.held_resources(fd):
+        if not self._held():
             raise LeaseError(f"sanlock no longer holds lease {self.name}")
 
 
@@ -288,17 +294,26 @@ class SanlockLeaseManager:
             return True
 
     def _format_lockspace(self) -> None:
-        with self._init_lock():
-            if self._blank(self.lockspace):
-                self._write_lockspace()
+        self._format_if_blank(self.lockspace, self._write_lockspace)
 
     def _write_lockspace(self) -> None:
-        with self.lockspace.open("ab") as f:
-            f.truncate(RESOURCE_BYTES)
-        try:
-            self.call("write_lockspace", LOCKSPACE, str(self.lockspace), iotimeout=self.io_timeout)
-        except self._sanlock.SanlockException as e:
-            raise LeaseError(f"cannot format {self.lockspace}: {_explain(e)}") from None
+        self.call("write_lockspace", LOCKSPACE, str(self.lockspace), iotimeout=self.io_timeout)
+
+    def _format_if_blank(self, path: Path, write: Callable[[], None]) -> None:
+        """A half-formatted file is removed again, so that the next try formats it."""
+        with self._init_lock():
+            if not self._blank(path):
+                return
+            with path.open("ab") as f:
+                f.truncate(RESOURCE_BYTES)
+            try:
+                write()
+            except self._sanlock.SanlockException as e:
+                path.unlink(missing_ok=True)
+                raise LeaseError(f"cannot format {path}: {_explain(e)}") from None
+            except LeaseError:
+                path.unlink(missing_ok=True)
+                raise
 
     def vm_path(self, vm_id: str) -> Path:
         if not vm_id or "/" in vm_id or vm_id.startswith(".") or len(vm_id) > 48:
@@ -309,16 +324,10 @@ class SanlockLeaseManager:
         return [(str(self.vm_path(vm_id)), 0)]
 
     def _format_resource(self, vm_id: str) -> None:
-        path = self.vm_path(vm_id)
-        with self._init_lock():
-            if not self._blank(path):
-                return
-            with path.open("ab") as f:
-                f.truncate(RESOURCE_BYTES)
-            try:
-                self.call("write_resource", LOCKSPACE, vm_id.encode(), self.disks(vm_id))
-            except self._sanlock.SanlockException as e:
-                raise LeaseError(f"cannot format {path}: {_explain(e)}") from None
+        def write() -> None:
+            self.call("write_resource", LOCKSPACE, vm_id.encode(), self.disks(vm_id))
+
+        self._format_if_blank(self.vm_path(vm_id), write)
 
     # --- host id -----------------------------------------------------------------------
     @staticmethod
@@ -530,7 +539,14 @@ class SanlockLeaseManager:
     def reinitialize(self) -> None:
         """sanlock's init of the lockspace: every delta lease is wiped."""
         with self._init_lock():
-            self._write_lockspace()
+            self.ha_dir.mkdir(parents=True, exist_ok=True)
+            with self.lockspace.open("ab") as f:
+                if f.tell() < RESOURCE_BYTES:
+                    f.truncate(RESOURCE_BYTES)
+            try:
+                self._write_lockspace()
+            except self._sanlock.SanlockException as e:
+                raise LeaseError(f"cannot format {self.lockspace}: {_explain(e)}") from None
 
 
 def _sanlock_cli(*args: str) -> dict[str, str] | None:
