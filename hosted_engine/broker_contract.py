@@ -238,6 +238,10 @@ class Monitors:
             fields[wire.attr] = reading
         return cls(**fields)
 
+    def readings(self) -> dict[str, Reading[Any]]:
+        """``{monitor name: reading}``, in the wire's order."""
+        return {w.name: getattr(self, w.attr) for w in _MONITOR_WIRE}
+
     def to_json(self) -> dict[str, Any]:
         return {w.name: getattr(self, w.attr).to_json(w.encode) for w in _MONITOR_WIRE}
 
