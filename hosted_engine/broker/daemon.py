@@ -8,8 +8,9 @@ import threading
 
 from hosted_engine.backends import lease_manager_for, vm_backend_for
 from hosted_engine.broker.config_cache import ConfigCache
-from hosted_engine.broker.fencing import FencingReport
+from hosted_engine.broker.fencing import LEASE_KEY, FencingReport
 from hosted_engine.broker.memory import TRIM_PERIOD, MemoryKeeper
+from hosted_engine.broker.metrics import MetricsServer, MetricsSources
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.broker.notifications import Notifier, load_broker_conf
 from hosted_engine.broker.publisher import StatusPublisher
@@ -18,7 +19,7 @@ from hosted_engine.broker.service import BrokerService
 from hosted_engine.clock import SystemClock
 from hosted_engine.config.host import HostConfig
 from hosted_engine.daemon_entry import run_daemon
-from hosted_engine.errors import HostedEngineError, LeaseHeldError
+from hosted_engine.errors import ConfigError, HostedEngineError, LeaseHeldError
 from hosted_engine.locking.watchdog import last_reset
 from hosted_engine.storage.whiteboard import Whiteboard
 from hosted_engine.vm.engine_status import EngineStatus
@@ -82,6 +83,7 @@ def run(config: HostConfig, stop: threading.Event) -> int:
     )
     server.serve_in_thread()
     log.info("broker for host %d up, socket %s", config.host_id, config.broker_socket)
+    metrics = _start_metrics(config, service, publisher, fencing, clock)
     memory = MemoryKeeper()
     memory.freeze_startup()
     try:
@@ -90,6 +92,8 @@ def run(config: HostConfig, stop: threading.Event) -> int:
     finally:
         log.info("broker stopping")
         memory.close()
+        if metrics is not None:
+            metrics.close()
         server.close()
         config_cache.stop()
         publisher.stop()
@@ -97,6 +101,43 @@ def run(config: HostConfig, stop: threading.Event) -> int:
         notifier.close()
         publisher.release_lease()
     return 0
+
+
+def _start_metrics(
+    config: HostConfig,
+    service: BrokerService,
+    publisher: StatusPublisher,
+    fencing: FencingReport,
+    clock: SystemClock,
+) -> MetricsServer | None:
+    """The Prometheus endpoint, if configured; one that cannot listen is logged, and the
+    broker serves on without it (metrics must not take HA down)."""
+    if config.metrics_listen is None:
+        return None
+
+    def agent() -> tuple[str, int, bool] | None:
+        report = publisher.agent_report()
+        if report is None:
+            return None
+        return report.state, report.score, publisher.agent_alive(clock.monotonic())
+
+    sources = MetricsSources(
+        host_id=config.host_id,
+        snapshot=service.snapshot,
+        agent=agent,
+        lease_state=lambda: fencing.metadata().get(LEASE_KEY, "unknown"),
+        storage_read_seconds=lambda: publisher.health.last_scan_seconds,
+        watch=publisher.engine_watch,
+        monotonic=clock.monotonic,
+    )
+    metrics = MetricsServer(config.metrics_listen, sources)
+    try:
+        metrics.start()
+    except ConfigError as e:
+        log.error("%s", e)
+        return None
+    log.info("metrics at http://%s:%d/metrics", *config.metrics_listen)
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:

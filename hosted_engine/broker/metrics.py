@@ -162,16 +162,6 @@ class BrokerCollector(Collector):
         yield downtime
 
 
-def parse_listen(spec: str, source: str = "metrics_listen") -> tuple[str, int] | None:
-    """``HOST:PORT`` (empty: off); a bad one is a one-line ConfigError."""
-    if not spec:
-        return None
-    host, sep, port = spec.rpartition(":")
-    if not sep or not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{source} must be HOST:PORT, e.g. 127.0.0.1:9393 (got {spec[:60]!r})")
-    return host.strip("[]"), int(port)
-
-
 class MetricsServer:
     """The scrape endpoint in a thread of the broker; closed with it."""
 

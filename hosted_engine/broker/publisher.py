@@ -23,6 +23,7 @@ from typing import Any
 
 from hosted_engine.broker.config_cache import CacheStatus
 from hosted_engine.broker.liveness import Liveness, LivenessTracker
+from hosted_engine.broker.metrics import EngineWatch
 from hosted_engine.broker_contract import VmLease
 from hosted_engine.clock import Clock
 from hosted_engine.config.host import HostConfig
@@ -57,6 +58,7 @@ class PublisherHealth:
     last_error: str | None = None
     errors: int = 0
     lease_held: bool = False
+    last_scan_seconds: float | None = None  # how long the last whiteboard read took
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -89,6 +91,7 @@ class StatusPublisher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.engine_watch = EngineWatch()  # failovers and downtime, for the metrics
 
     # --- lease --------------------------------------------------------------------------
     def acquire_lease(self) -> None:
@@ -190,11 +193,13 @@ class StatusPublisher:
 
     def read_slots(self) -> None:
         """Read every slot and probe the VM lease: what requests are answered from."""
+        started = self.clock.monotonic()
         try:
             scan = self.whiteboard.scan()
         except HostedEngineError as e:
             self._note_error(f"cannot read the whiteboard: {e}")
             return
+        self.health.last_scan_seconds = self.clock.monotonic() - started
         for host_id, err in scan.errors.items():
             # every period while it lasts: say it once per window, with the repeat count
             key = ("slot", host_id, type(err).__name__)
@@ -204,7 +209,17 @@ class StatusPublisher:
             self._scan = scan
             self.liveness.observe(now, {h: r.host_ts for h, r in scan.hosts.items()})
         self.health.last_scan_ok = now
+        self.engine_watch.observe(now, self._healthy_engine_host(scan, now))
         self.probe_vm_lease()
+
+    def _healthy_engine_host(self, scan: Scan, now: float) -> int | None:
+        """The live host whose record says its engine is up and healthy, if any."""
+        for host_id, record in sorted(scan.hosts.items()):
+            engine = record.engine
+            alive = self.liveness_of(host_id, now) is Liveness.ALIVE
+            if alive and engine.vm == "up" and engine.health == "good":
+                return host_id
+        return None
 
     def probe_vm_lease(self) -> None:
         """Who holds the VM lease now (file I/O on the shared domain: this thread only)."""

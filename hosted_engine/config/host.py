@@ -75,6 +75,8 @@ class HostConfig:
     # system daemon's) and the io_timeout this host formats and joins the lockspace with
     sanlock_run_dir: Path | None = None
     sanlock_io_timeout: int = 10
+    # where the broker serves Prometheus metrics (None: it does not)
+    metrics_listen: tuple[str, int] | None = None
     timing: Timing = field(default_factory=lambda: load_timing("default"))
     score_overrides: Mapping[str, str] = field(default_factory=dict)
     path: Path | None = None
@@ -243,10 +245,21 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         sanlock_run_dir=optional_path("sanlock_run_dir"),
         sanlock_io_timeout=_int(values, "sanlock_io_timeout", source, 1, 60)
         or defaults.sanlock_io_timeout,
+        metrics_listen=parse_listen(values.get("metrics_listen", ""), f"{source}: metrics_listen"),
         timing=timing,
         score_overrides=score_overrides,
         raw=dict(values),
     )
+
+
+def parse_listen(spec: str, what: str = "metrics_listen") -> tuple[str, int] | None:
+    """``HOST:PORT`` (empty: off), IPv6 hosts in brackets; a bad one is one line."""
+    if not spec:
+        return None
+    host, sep, port = spec.rpartition(":")
+    if not (sep and host and port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise ConfigError(f"{what} must be HOST:PORT, e.g. 127.0.0.1:9393 (got {spec[:60]!r})")
+    return host.strip("[]"), int(port)
 
 
 def _watchdog(spec: str, source: str) -> str:

@@ -107,6 +107,7 @@ HOST_KEYS = (
     "fault_file",
     "sanlock_run_dir",
     "sanlock_io_timeout",
+    "metrics_listen",
 )
 # Readable but never set here: changing one would detach the host from its slot, its
 # storage domain or the engine VM's lease. Redeploying the host is how these change.

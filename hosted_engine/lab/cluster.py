@@ -288,6 +288,7 @@ class Lab:
                     "score": record.get("score"),
                     "engine": record.get("engine-status"),
                     "live": record.get("live-data"),
+                    "metrics_url": m.metrics_url(host_id),
                 }
             )
         return {

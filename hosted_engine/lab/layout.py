@@ -50,6 +50,12 @@ class LabManifest:
     hostd_ports: tuple[int, ...] = ()
     engine: str = "manager"  # the engine VM's payload: "manager" or the older "stand-in"
     leases: str = "fcntl"  # the lease backend of every host: "fcntl" or "sanlock"
+    metrics_ports: tuple[int, ...] = ()  # each broker's Prometheus endpoint
+
+    def metrics_url(self, host_id: int) -> str | None:
+        if host_id > len(self.metrics_ports):
+            return None
+        return f"http://127.0.0.1:{self.metrics_ports[host_id - 1]}/metrics"
 
     @property
     def engine_url(self) -> str:
@@ -105,6 +111,7 @@ def load_manifest(lab_dir: Path) -> LabManifest:
     try:
         data = json.loads(path.read_text())
         data["hostd_ports"] = tuple(data.get("hostd_ports", ()))
+        data["metrics_ports"] = tuple(data.get("metrics_ports", ()))
         return LabManifest(**data)
     except FileNotFoundError:
         raise UsageError(f"{lab_dir}: no lab here (run `hosted-engine-lab up` first)") from None
@@ -153,6 +160,7 @@ def create_lab(
         tuple(_free_port() for _ in range(hosts)),
         engine,
         leases,
+        tuple(_free_port() for _ in range(hosts)),
     )
     storage = lab_dir / "storage"
     storage.mkdir()
@@ -247,7 +255,9 @@ def _engine_command(lab_dir: Path, manifest: LabManifest) -> list[str]:
     ]
 
 
-_PER_HOST_KEYS = frozenset({"hostname", "run_dir", "state_dir", "log_dir", "sanlock_run_dir"})
+_PER_HOST_KEYS = frozenset(
+    {"hostname", "run_dir", "state_dir", "log_dir", "sanlock_run_dir", "metrics_listen"}
+)
 
 
 def _key_values(header: str, values: dict[str, str]) -> str:
@@ -259,6 +269,9 @@ def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str
     by the process backend with the domain's ``images/engine-disk`` as its disk."""
     hdir = host_dir(lab_dir, host_id)
     engine = _engine_command(lab_dir, manifest)
+    metrics = {}
+    if host_id <= len(manifest.metrics_ports):
+        metrics["metrics_listen"] = f"127.0.0.1:{manifest.metrics_ports[host_id - 1]}"
     leases = {"lease_backend": manifest.leases}
     if manifest.leases == "sanlock":
         leases |= {
@@ -285,6 +298,7 @@ def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str
         "watchdog": f"unix:{watchdog_socket(lab_dir, host_id)}",
         "fault_file": str(fault_file(lab_dir, host_id)),
         **leases,
+        **metrics,
     }
 
 

@@ -6,7 +6,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from hosted_engine.broker.metrics import EngineWatch, MetricsServer, MetricsSources, parse_listen
+from hosted_engine.broker.metrics import EngineWatch, MetricsServer, MetricsSources
+from hosted_engine.config.host import parse_listen
 from hosted_engine.errors import ConfigError
 from tests.unit.test_broker_contract import snapshot
 

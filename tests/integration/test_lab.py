@@ -243,3 +243,40 @@ def test_frozen_engine_host_is_stale_but_its_vm_is_never_doubled(
         assert engine_healthy(lab.manifest.engine_url)
     finally:
         processes.signal_all(daemons, signal.SIGCONT)
+
+
+def test_every_broker_serves_its_metrics(lab: Lab, sampler: VmSampler) -> None:
+    """Scraped over HTTP and read with prometheus-client's own parser."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+
+    def scrape(host_id: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+        url = lab.manifest.metrics_url(host_id)
+        assert url is not None
+        text = httpx.get(url, timeout=5).text
+        return {
+            f.name: [(s.labels, s.value) for s in f.samples]
+            for f in text_string_to_metric_families(text)
+        }
+
+    def engine_host_metrics() -> dict[str, list[tuple[dict[str, str], float]]] | None:
+        m = scrape(runner)
+        ok = m["hosted_engine_agent_state"] == [({"state": "EngineUp"}, 1.0)]
+        ok = ok and m["hosted_engine_engine_health_good"] == [({}, 1.0)]
+        return m if ok and m["hosted_engine_hosts_alive"] == [({}, 3.0)] else None
+
+    m = wait_for(engine_host_metrics, 30, "the engine host's metrics: EngineUp, 3 hosts alive")
+    assert m["hosted_engine_engine_vm_up"] == [({}, 1.0)]
+    assert m["hosted_engine_lease_state"] == [({"state": "held"}, 1.0)]
+    assert m["hosted_engine_score"][0][1] > 0
+    assert {labels["monitor"] for labels, _ in m["hosted_engine_monitor_age_seconds"]} >= {
+        "engine-health",
+        "mem-free",
+        "storage-domain",
+    }
+    assert m["hosted_engine_storage_read_seconds"][0][1] < 5
+    for other in (h for h in range(1, 4) if h != runner):
+        assert scrape(other)["hosted_engine_engine_vm_up"] == [({}, 0.0)]
