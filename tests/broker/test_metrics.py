@@ -76,3 +76,23 @@ def test_listen_addresses() -> None:
     assert parse_listen("") is None
     assert parse_listen("127.0.0.1:9393") == ("127.0.0.1", 9393)
     assert parse_listen("[::1]:9393") == ("::1", 9393)
+
+
+def test_a_port_in_use_is_a_one_line_error() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        sources = MetricsSources(
+            host_id=1,
+            snapshot=snapshot,
+            agent=lambda: None,
+            lease_state=lambda: "none",
+            storage_read_seconds=lambda: None,
+            watch=EngineWatch(),
+            monotonic=lambda: 0.0,
+        )
+        with pytest.raises(ConfigError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
+            MetricsServer(("127.0.0.1", port), sources).start()
