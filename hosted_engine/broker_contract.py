@@ -269,6 +269,7 @@ class RemoteRecord:
     maintenance: bool
     stopped: bool
     state: str | None
+    priority: int = 0  # its ha_priority (absent from brokers of earlier versions: 0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -280,6 +281,7 @@ class RemoteRecord:
             "maintenance": self.maintenance,
             "stopped": self.stopped,
             "state": self.state,
+            "priority": self.priority,
         }
 
     @classmethod
@@ -294,6 +296,7 @@ class RemoteRecord:
             maintenance=_at(obj, "maintenance", path, _is_bool),
             stopped=_at(obj, "stopped", path, _is_bool),
             state=_at(obj, "state", path, _is_str, optional=True),
+            priority=int(_at(obj, "priority", path, _is_int)) if "priority" in obj else 0,
         )
 
 

@@ -137,6 +137,7 @@ class Agent:
             local_maintenance=self._read_local_maintenance(),
             vm_mem_mib=self._vm_mem,
             config_max_age=self.timing.config_max_age,
+            priority=self.config.ha_priority,
         )
 
     def step(self) -> bool:

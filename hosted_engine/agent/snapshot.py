@@ -38,6 +38,7 @@ class Snapshot:
     vm_lease_holder: int | None = None  # the host id holding the VM lease, when known
     # when ``local_engine`` was measured (this host's monotonic clock), when known
     local_engine_measured_at: float | None = None
+    priority: int = 0  # this host's ha_priority
 
     @property
     def alive_remotes(self) -> tuple[RemoteRecord, ...]:
@@ -52,6 +53,7 @@ def build_snapshot(
     local_maintenance: bool,
     vm_mem_mib: int | None,
     config_max_age: float,
+    priority: int = 0,
 ) -> Snapshot:
     """The policy's snapshot from the broker's typed answer and what the agent read itself.
 
@@ -67,6 +69,7 @@ def build_snapshot(
         host_id=broker.host_id,
         local_engine=m.engine_health.value or UNKNOWN_ENGINE_STATUS,
         local_maintenance=local_maintenance,
+        priority=priority,
         global_maintenance=bool(broker.global_maintenance),
         remotes=broker.hosts,
         vm_lease_free=lease.free,

@@ -154,6 +154,26 @@ class _View:
         best = max(self.remotes, key=lambda r: r.score, default=None)
         return best if best is not None and best.score > 0 else None
 
+    def beats_me(self, other: RemoteRecord) -> bool:
+        """Whether ``other`` should win the election over this host.
+
+        A score better by the restart margin always wins; within the margin the higher
+        ``ha_priority`` wins, then the higher score. A host with score 0 (maintenance,
+        a failed start, ...) is out of the race whatever its priority.
+        """
+        if other.score <= 0:
+            return False
+        gap = other.score - self.my_score
+        if abs(gap) < self.weights.restart_threshold_score and other.priority != self.snap.priority:
+            return other.priority > self.snap.priority
+        return gap > 0
+
+    @property
+    def election_rival(self) -> RemoteRecord | None:
+        """The strongest remote host that beats this one in the election, if any."""
+        rivals = [r for r in self.remotes if self.beats_me(r)]
+        return max(rivals, key=lambda r: (r.score, r.priority), default=None)
+
     @property
     def seconds_left(self) -> float:
         """Until this state's timeout fires; asked only in states that have one."""
@@ -306,20 +326,29 @@ def _engine_down(v: _View) -> _Step:
         return _Step(None, f"engine VM runs on {_host(elsewhere)}")
     if not v.snap.enough_data:
         return _Step(None, "engine VM down; not enough data yet to tell which hosts are alive")
-    rival = v.best_score_host
-    if rival is None:
+    best = v.best_score_host
+    if best is None:
         return _Step(
             S.ENGINE_START,
             f"no live remote host with score > 0, mine {v.my_score}: starting",
             wait=False,
         )
-    if rival.score <= v.my_score:
-        return _Step(
-            S.ENGINE_START,
-            f"best remote score {rival.score} ({_host(rival)}) <= mine {v.my_score}: starting",
-            wait=False,
-        )
+    rival = v.election_rival
+    if rival is None:
+        why = f"best remote score {best.score} ({_host(best)}) <= mine {v.my_score}"
+        if best.score > v.my_score:
+            why = (
+                f"{_host(best)} scores {best.score}, within "
+                f"{v.weights.restart_threshold_score} of mine {v.my_score}, and my priority "
+                f"{v.snap.priority} > its {best.priority}"
+            )
+        return _Step(S.ENGINE_START, f"{why}: starting", wait=False)
     better = f"{_host(rival)} has a better score {rival.score} > mine {v.my_score}"
+    if rival.priority != v.snap.priority:
+        better = (
+            f"{_host(rival)} outranks me (score {rival.score} vs my {v.my_score}, "
+            f"priority {rival.priority} vs my {v.snap.priority})"
+        )
     if v.snap.vm_lease_free is not True:
         return _Step(None, better)
     waited = v.snap.now - _standing_back_since(v)

@@ -30,7 +30,7 @@ from hosted_engine.config.host import HostConfig
 from hosted_engine.errors import HostedEngineError, LeaseHeldError
 from hosted_engine.locking.base import Lease, LeaseManager
 from hosted_engine.ratelimit import RateLimitedLog
-from hosted_engine.storage.metadata import HostRecord, encode_slot
+from hosted_engine.storage.metadata import PRIORITY_KEY, HostRecord, encode_slot
 from hosted_engine.storage.whiteboard import Scan, Whiteboard
 from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
 
@@ -152,6 +152,8 @@ class StatusPublisher:
             # engine status stays true) but with score 0, so nobody elects us.
             score, maintenance, stopped = 0, False, False
             state_md = {"state": report.state if report else AGENT_STOPPED, "agent": "unresponsive"}
+        if self.config.ha_priority:
+            state_md[PRIORITY_KEY] = str(self.config.ha_priority)
         state_md.setdefault("maintenance", str(maintenance))
         state_md.setdefault("stopped", str(stopped))
         conf = None if self.config_status is None else self.config_status()

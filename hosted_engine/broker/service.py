@@ -142,6 +142,7 @@ class BrokerService:
                         maintenance=record.maintenance,
                         stopped=record.stopped,
                         state=record.state,
+                        priority=record.priority,
                     )
                 )
         values, times, errors = self.monitor_values(), self.monitor_times(), self.monitor_errors()

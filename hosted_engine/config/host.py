@@ -75,6 +75,8 @@ class HostConfig:
     # system daemon's) and the io_timeout this host formats and joins the lockspace with
     sanlock_run_dir: Path | None = None
     sanlock_io_timeout: int = 10
+    # among hosts within the restart margin of each other, the higher one wins the election
+    ha_priority: int = 0
     # where the broker serves Prometheus metrics (None: it does not)
     metrics_listen: tuple[str, int] | None = None
     timing: Timing = field(default_factory=lambda: load_timing("default"))
@@ -245,6 +247,7 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         sanlock_run_dir=optional_path("sanlock_run_dir"),
         sanlock_io_timeout=_int(values, "sanlock_io_timeout", source, 1, 60)
         or defaults.sanlock_io_timeout,
+        ha_priority=_int(values, "ha_priority", source, 0, 1000) or 0,
         metrics_listen=parse_listen(values.get("metrics_listen", ""), f"{source}: metrics_listen"),
         timing=timing,
         score_overrides=score_overrides,

@@ -108,6 +108,7 @@ HOST_KEYS = (
     "sanlock_run_dir",
     "sanlock_io_timeout",
     "metrics_listen",
+    "ha_priority",
 )
 # Readable but never set here: changing one would detach the host from its slot, its
 # storage domain or the engine VM's lease. Redeploying the host is how these change.

@@ -59,6 +59,9 @@ _LEADING_DIGITS = re.compile(r"\d+")
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
+PRIORITY_KEY = "ha_priority"  # the extra metadata line hosts publish their priority in
+
+
 def extra_value(extra: str, wanted: str) -> str | None:
     """The value of the ``wanted=`` line of a record's human text (lines end at ``\n``)."""
     for line in extra.split("\n"):
@@ -100,6 +103,12 @@ class HostRecord:
     @property
     def engine(self) -> EngineStatus:
         return EngineStatus.from_json(self.engine_status)
+
+    @property
+    def priority(self) -> int:
+        """The host's ``ha_priority`` (0 when it publishes none, or a malformed one)."""
+        raw = extra_value(self.extra, PRIORITY_KEY) or "0"
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else 0
 
 
 # --- host slots: encoding -------------------------------------------------------------------

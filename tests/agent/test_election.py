@@ -306,3 +306,51 @@ def test_global_maintenance_clears_the_standing_back() -> None:
     decision = step(S.ENGINE_DOWN, maintenance, deferred_since=NOW - 1)
     assert decision.state.name is S.GLOBAL_MAINTENANCE
     assert decision.state.deferred_since is None
+
+
+# --- ha_priority: it breaks near-ties, never a real score gap -----------------------------
+
+# fmt: off
+PRIORITY = [
+    # (my priority, the remote's score and priority) -> what this host (score 3400) does
+    ((0, 3400, 5), S.ENGINE_DOWN),   # a tie: the higher priority wins, the other stands back
+    ((5, 3400, 0), S.ENGINE_START),
+    ((0, 3000, 5), S.ENGINE_DOWN),   # 400 below me, within the 800 margin: priority wins
+    ((5, 3799, 0), S.ENGINE_START),  # 399 above me: still within the margin
+    ((0, 2600, 9), S.ENGINE_START),  # 800 below me: the score gap wins, whatever the priority
+    ((9, 4200, 0), S.ENGINE_DOWN),   # 800 above me: the same, the other way
+    ((0, 0, 9), S.ENGINE_START),     # score 0 (maintenance, failed starts): out of the race
+    ((3, 3400, 3), S.ENGINE_START),  # equal priorities: the score rule as before (a tie starts)
+    ((3, 3401, 3), S.ENGINE_DOWN),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("case", "expected"), PRIORITY, ids=case_id)
+def test_priority_decides_within_the_restart_margin_only(
+    case: tuple[int, int, int], expected: StateName
+) -> None:
+    mine, score, theirs = case
+    snapshot = snap(remote(score=score, priority=theirs), priority=mine)
+    assert step(S.ENGINE_DOWN, snapshot).state.name is expected
+
+
+def test_priority_never_preempts_a_running_engine() -> None:
+    """Priority elects among hosts without the engine; it does not move a running one."""
+    running = snap(remote(score=3400, priority=9), local_engine=UP_GOOD, priority=0)
+    assert step(S.ENGINE_UP, running).state.name is S.ENGINE_UP
+
+
+def test_the_outranked_host_says_why() -> None:
+    decision = step(S.ENGINE_DOWN, snap(remote(score=3000, priority=5), priority=1))
+    assert "outranks me (score 3000 vs my 3400, priority 5 vs my 1)" in decision.reason
+
+
+def test_the_priority_survives_the_broker_contract() -> None:
+    from hosted_engine.broker_contract import RemoteRecord
+
+    record = remote(priority=7)
+    assert RemoteRecord.from_json(record.to_json(), ("hosts",)) == record
+    older = record.to_json()
+    del older["priority"]  # a broker of an earlier version
+    assert RemoteRecord.from_json(older, ("hosts",)).priority == 0

@@ -280,3 +280,39 @@ def test_every_broker_serves_its_metrics(lab: Lab, sampler: VmSampler) -> None:
     assert m["hosted_engine_storage_read_seconds"][0][1] < 5
     for other in (h for h in range(1, 4) if h != runner):
         assert scrape(other)["hosted_engine_engine_vm_up"] == [({}, 0.0)]
+
+
+def test_the_higher_priority_host_gets_the_engine(lab: Lab, sampler: VmSampler) -> None:
+    """Two standbys with equal scores: the one with the higher ha_priority starts it."""
+    if lab.manifest.leases == "sanlock":
+        pytest.skip("the election does not depend on the lease backend")
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    favourite, other = (h for h in range(1, 4) if h != runner)
+    done = cli(lab, favourite, "--set-shared-config", "ha_priority", "5", "--type=he_local")
+    assert done.returncode == 0, done.stderr
+    try:
+        lab.stop_host(favourite)
+        lab.start_host(favourite)
+
+        def priority_seen() -> bool:
+            view = json.loads(cli(lab, other, "--vm-status", "--json").stdout)
+            return "ha_priority=5" in view[str(favourite)]["extra"]
+
+        wait_for(priority_seen, 30, f"host {other} to see host {favourite}'s priority")
+        wait_for(
+            lambda: host_states(lab)[other]["score"] == host_states(lab)[favourite]["score"],
+            30,
+            "equal standby scores",
+        )
+        lab.kill_vm(runner)  # the old engine host sits out its penalty
+        new = wait_for(
+            lambda: (h := lab.engine_host()) not in (None, runner) and h, 30, "a new engine host"
+        )
+        assert new == favourite
+        # not a lucky lease race: the other host stood back for it
+        log = (lab_host_dir(lab, other) / "log" / "agent.log").read_text()
+        assert f"host{favourite}.lab (id {favourite}) outranks me" in log
+    finally:
+        cli(lab, favourite, "--set-shared-config", "ha_priority", "0", "--type=he_local")
+        lab.stop_host(favourite)
+        lab.start_host(favourite)
