@@ -283,7 +283,8 @@ def test_every_broker_serves_its_metrics(lab: Lab, sampler: VmSampler) -> None:
 
 
 def test_the_higher_priority_host_gets_the_engine(lab: Lab, sampler: VmSampler) -> None:
-    """Two standbys with equal scores: the one with the higher ha_priority starts it."""
+    """Two standbys within the restart margin of each other: the one with the higher
+    ha_priority starts the engine, even when its score is a little lower."""
     if lab.manifest.leases == "sanlock":
         pytest.skip("the election does not depend on the lease backend")
     runner = wait_for(lab.engine_host, 30, "an engine host")
@@ -299,11 +300,12 @@ def test_the_higher_priority_host_gets_the_engine(lab: Lab, sampler: VmSampler) 
             return "ha_priority=5" in view[str(favourite)]["extra"]
 
         wait_for(priority_seen, 30, f"host {other} to see host {favourite}'s priority")
-        wait_for(
-            lambda: host_states(lab)[other]["score"] == host_states(lab)[favourite]["score"],
-            30,
-            "equal standby scores",
-        )
+
+        def near_tie() -> bool:  # the CPU load of a busy machine moves scores a little
+            a, b = (host_states(lab)[h]["score"] or 0 for h in (favourite, other))
+            return a > 0 and b > 0 and abs(a - b) < 800
+
+        wait_for(near_tie, 30, "standby scores within the restart margin")
         lab.kill_vm(runner)  # the old engine host sits out its penalty
         new = wait_for(
             lambda: (h := lab.engine_host()) not in (None, runner) and h, 30, "a new engine host"
