@@ -69,7 +69,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 unit: venv system-deps
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=25
 
 test: venv system-deps lint typecheck unit
 
