@@ -23,6 +23,7 @@ from hosted_engine.agent.ports import BrokerPort, RpcBroker, StateReport
 from hosted_engine.agent.score import ScoreWeights, score_breakdown
 from hosted_engine.agent.snapshot import Snapshot, build_snapshot
 from hosted_engine.agent.states import (
+    Action,
     AgentState,
     Decision,
     StateName,
@@ -44,6 +45,7 @@ from hosted_engine.errors import (
     HostedEngineError,
     RpcError,
 )
+from hosted_engine.storage.history import Cause
 from hosted_engine.vm.base import VmBackend
 from hosted_engine.vm.definition import VmDefinition, load_definition
 
@@ -51,6 +53,13 @@ log = logging.getLogger("hosted_engine.agent")
 
 Policy = Callable[[AgentState, Snapshot, Timing, ScoreWeights], Decision]
 MAX_BACKOFF = 30.0  # seconds between attempts to reach a broker that is not there
+# The history's cause of a stop, by the state that led to EngineStop (storage/history.py).
+_STOP_CAUSES = {
+    StateName.ENGINE_UP_BAD_HEALTH: Cause.BAD_HEALTH,
+    StateName.ENGINE_STARTING: Cause.BAD_HEALTH,  # it never came up healthy
+    StateName.ENGINE_UP: Cause.PREEMPTION,  # a better host (or engine) elsewhere
+}
+_STOPPING = frozenset({StateName.ENGINE_STOP, StateName.ENGINE_FORCE_STOP})
 
 
 class Agent:
@@ -96,6 +105,8 @@ class Agent:
         self.lease_watch = LeaseWatch(broker.vm_lease, stop, poll, clock)
         self._watch_lease = False  # standing by while another host holds the VM lease
         self._recheck_after: float | None = None
+        self._stop_cause: Cause | None = None  # why we are stopping the engine (history)
+        self._stop_reason = ""
 
     @classmethod
     def for_host(cls, config: HostConfig, stop: threading.Event) -> Agent:
@@ -174,6 +185,7 @@ class Agent:
                 metadata={**decision.metadata, BREAKDOWN_KEY: breakdown.to_metadata()},
             )
         )
+        self._record_history(previous.name, decision)
         if previous.name is not self.state.name:
             detail = f"{previous.name.value}-{self.state.name.value}"
             try:
@@ -181,6 +193,30 @@ class Agent:
             except (RpcError, BrokerUnavailableError) as e:
                 log.warning("notification of %s failed: %s", detail, e)
         return decision.wait
+
+    def _record_history(self, previous: StateName, decision: Decision) -> None:
+        """A start we made, and a stop we made once the VM is down, go into the shared
+        history; why we stopped is the state that led to EngineStop."""
+        event: str | None = None
+        cause: Cause | None = None
+        now = self.state.name
+        if decision.action is Action.START_VM and self.executor.started_new:
+            event = "started"
+        elif now is StateName.ENGINE_STOP and previous is not StateName.ENGINE_STOP:
+            self._stop_cause = _STOP_CAUSES.get(previous)
+            self._stop_reason = decision.reason
+        elif previous in _STOPPING and now not in _STOPPING and self._stop_cause is not None:
+            event, cause = "stopped", self._stop_cause
+            self._stop_cause = None
+        if event is None:
+            return
+        try:
+            if cause is None:
+                self.broker.record_history(event)
+            else:
+                self.broker.record_history(event, cause.value, self._stop_reason)
+        except (RpcError, BrokerUnavailableError) as e:
+            log.warning("the engine %s here, but the history did not take it: %s", event, e)
 
     # --- the loop ---------------------------------------------------------------------------
     def loop_once(self) -> float:

@@ -30,6 +30,7 @@ class Executor:
         self.backend = backend
         self.definition = definition
         self.shutdown_grace = shutdown_grace
+        self.started_new = False  # the last START_VM started a VM (not found one running)
 
     def run(self, action: Action) -> Outcome:
         try:
@@ -43,10 +44,12 @@ class Executor:
             return Outcome.FAILED
 
     def _start(self) -> Outcome:
+        self.started_new = False
         result = self.backend.start(self.definition())
         match result:
             case Started(pid=pid):
                 log.info("engine VM started (pid %d)", pid)
+                self.started_new = True
                 return Outcome.OK
             case AlreadyRunning():
                 log.info("engine VM already running here")

@@ -40,6 +40,10 @@ class BrokerPort(Protocol):
 
     def notify(self, event: str, detail: str) -> None: ...
 
+    def record_history(self, event: str, cause: str | None = None, detail: str = "") -> None:
+        """The engine started (``cause`` None: the broker tells it) or stopped here."""
+        ...
+
     def close(self) -> None:
         """Drop the connection; the next call reconnects."""
         ...
@@ -69,6 +73,9 @@ class RpcBroker:
 
     def notify(self, event: str, detail: str) -> None:
         self._rpc.call("notify", event=event, detail=detail)
+
+    def record_history(self, event: str, cause: str | None = None, detail: str = "") -> None:
+        self._rpc.call("record_history", event=event, cause=cause, detail=detail)
 
     def close(self) -> None:
         self._rpc.close()

@@ -39,6 +39,7 @@ class EngineWatch:
     _runner: int | None = None  # the host with a healthy engine at the last scan
     _last_runner: int | None = None  # the last host ever seen with one
     _last_at: float | None = None
+    _last_up_at: float | None = None  # the last scan that showed a healthy engine
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def observe(self, now: float, runner: int | None) -> None:
@@ -49,7 +50,13 @@ class EngineWatch:
                 if self._last_runner is not None and runner != self._last_runner:
                     self.failovers += 1
                 self._last_runner = runner
+                self._last_up_at = now
             self._runner, self._last_at = runner, now
+
+    def last_up_at(self) -> float | None:
+        """When a healthy engine was last seen (monotonic; None: never)."""
+        with self._lock:
+            return self._last_up_at
 
     def downtime(self, now: float) -> float:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +14,14 @@ from hosted_engine.broker.publisher import AgentReport, StatusPublisher
 from hosted_engine.broker_contract import BrokerSnapshot, Monitors, Reading, RemoteRecord, VmLease
 from hosted_engine.clock import Clock
 from hosted_engine.config.host import HostConfig
-from hosted_engine.errors import BrokerUnavailableError, MetadataError, UsageError
+from hosted_engine.errors import (
+    BrokerUnavailableError,
+    HostedEngineError,
+    MetadataError,
+    UsageError,
+)
 from hosted_engine.locking.base import LeaseManager
+from hosted_engine.storage.history import Cause, Event, History, HistoryEntry, start_entry
 from hosted_engine.storage.host_stats import host_status
 from hosted_engine.storage.whiteboard import Whiteboard
 
@@ -60,7 +67,7 @@ def _checked_metadata(metadata: Any) -> dict[str, str]:
 class BrokerService:
     # The calls that read or write shared storage themselves; every other call is
     # answered from what the publisher and the monitors measured.
-    BLOCKING = frozenset({"set_global_maintenance", "refresh_config", "vm_lease"})
+    BLOCKING = frozenset({"set_global_maintenance", "refresh_config", "vm_lease", "record_history"})
 
     def __init__(
         self,
@@ -98,10 +105,73 @@ class BrokerService:
             "set_global_maintenance": self.set_global_maintenance,
             "get_health": self.get_health,
             "refresh_config": self.refresh_config,
+            "record_history": self.record_history,
         }
 
     def ping(self) -> str:
         return "pong"
+
+    def record_history(self, event: str, cause: str | None = None, detail: str = "") -> str:
+        """The agent tells that the engine started or stopped here; the entry, with where
+        it ran before and how long it was down, is put together from what this broker
+        saw (``storage/history.py``)."""
+        try:
+            kind = Event(event)
+            why = None if cause is None else Cause(cause)
+        except ValueError as e:
+            raise UsageError(f"record_history: {e}") from None
+        if kind is Event.STOPPED and why is None:
+            raise UsageError("record_history: a stop needs its cause")
+        history = History(self.config.ha_dir)
+        now, at = self.clock.monotonic(), self.clock.time()
+        if kind is Event.STOPPED:
+            assert why is not None
+            self._append(
+                history,
+                HistoryEntry(at, Event.STOPPED, self.config.host_id, why, detail=detail[:500]),
+            )
+            return "ok"
+        up_at = self.publisher.engine_watch.last_up_at()
+        down_since = None if up_at is None else at - (now - up_at)
+        last = history.last()
+        if last is not None and last.event is Event.STARTED and last.host_id != self.config.host_id:
+            # The engine left another host with no stop recorded: that host died, or only
+            # its VM did. Right after a fast failover both look alike; the host's next
+            # record (or its silence) tells, within the alive timeout.
+            threading.Thread(
+                target=self._settle_start,
+                args=(history, at, last, down_since),
+                name="history",
+                daemon=True,
+            ).start()
+            return "ok"
+        self._append(history, start_entry(at, self.config.host_id, last, {}, down_since))
+        return "ok"
+
+    def _settle_start(
+        self, history: History, at: float, last: HistoryEntry, down_since: float | None
+    ) -> None:
+        deadline = self.clock.monotonic() + self.config.timing.host_alive_timeout
+        alive = True
+        while self.clock.monotonic() < deadline:
+            scan = self.publisher.scan()
+            record = None if scan is None else scan.hosts.get(last.host_id)
+            alive = (
+                self.publisher.liveness_of(last.host_id, self.clock.monotonic()) is Liveness.ALIVE
+            )
+            if not alive or (record is not None and record.engine.vm != "up"):
+                break  # silent: the host is lost; says its VM is not up: the VM died
+            self.clock.sleep(0.2)
+        entry = start_entry(at, self.config.host_id, last, {last.host_id: alive}, down_since)
+        try:
+            self._append(history, entry)
+        except HostedEngineError as e:
+            log.error("the engine's start here is not in the history: %s", e)
+
+    @staticmethod
+    def _append(history: History, entry: HistoryEntry) -> None:
+        history.append(entry)
+        log.info("history: %s", entry.to_json())
 
     def _vm_lease(self, now: float) -> VmLease:
         """The publisher's last VM lease probe with its age; too old a probe is "unknown"

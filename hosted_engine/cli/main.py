@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from hosted_engine.cli import shared_config, vm_definition
+from hosted_engine.cli.history import render_history
 from hosted_engine.cli.vm_status import (
     render_explain,
     render_explain_json,
@@ -36,6 +37,7 @@ VERBS = (
     "reinitialize-lockspace",
     "get-all-config",
     "show-vm-definition",
+    "history",
 )
 # Verbs that take their own arguments: (argparse nargs, metavar).
 VERBS_WITH_ARGS = {
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json",
         action="store_true",
-        help="--vm-status, --show-vm-definition: machine-readable output",
+        help="--vm-status, --show-vm-definition, --history: machine-readable output",
     )
     p.add_argument(
         "--explain",
@@ -173,6 +175,18 @@ def _say(message: str) -> int:
     return 0
 
 
+def history(args: argparse.Namespace) -> int:
+    """``--history [--json]``: patronictl's ``history``, for the engine VM."""
+    entries = _client(args).history()
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+        return 0
+    if not entries:
+        return _say("No start or stop of the engine VM has been recorded yet.")
+    print(render_history(entries))
+    return 0
+
+
 def check_deployed(args: argparse.Namespace) -> int:
     try:
         deployed = _client(args).is_deployed()
@@ -204,6 +218,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "vm-shutdown": lambda a: _say(_client(a).vm_shutdown()),
     "vm-poweroff": lambda a: _say(_client(a).vm_poweroff()),
     "check-deployed": check_deployed,
+    "history": history,
     "check-liveliness": check_liveliness,
     "clean-metadata": lambda a: _say(_client(a).clean_metadata(a.host_id, a.force_cleanup)),
     "reinitialize-lockspace": lambda a: _say(_client(a).reinitialize_lockspace(a.force)),

@@ -16,8 +16,9 @@ from hosted_engine.client.status import ClusterStatus, StatusClient
 from hosted_engine.client.vm_control import VmCommandError, VmControlClient
 from hosted_engine.client.vm_definition import VmDefinitionClient
 from hosted_engine.config.host import load_host_config
+from hosted_engine.storage.history import HistoryEntry
 
-__all__ = ["ClusterStatus", "HAClient", "MaintenanceMode", "VmCommandError"]
+__all__ = ["ClusterStatus", "HAClient", "HistoryEntry", "MaintenanceMode", "VmCommandError"]
 
 
 class HAClient(

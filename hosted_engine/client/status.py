@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hosted_engine.client.base import ClientBase
 from hosted_engine.errors import BrokerUnavailableError, HostedEngineError, NotDeployedError
+from hosted_engine.storage.history import History, HistoryEntry
 
 if TYPE_CHECKING:
     from hosted_engine.vm.base import VmStatus
@@ -35,6 +36,11 @@ class StatusClient(ClientBase):
             return bool(self._broker_call("ping") == "pong")
         except HostedEngineError:
             return False
+
+    def history(self) -> list[HistoryEntry]:
+        """The engine's starts and stops, oldest first, read from the storage domain (so
+        it works with no daemon running)."""
+        return History(self.config.ha_dir).entries()
 
     def broker_health(self) -> dict[str, Any]:
         """The broker's own view of itself: lease, last write/scan ages, local agent."""

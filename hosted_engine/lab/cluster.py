@@ -208,21 +208,15 @@ class Lab:
     def down(self) -> None:
         """Every host, then the sanlock daemons and the watchdogs (a frozen host is resumed
         to hear its SIGTERM; a daemon holding a lockspace would not heed one)."""
-        procs = self.running_processes()
-        daemons = [p for p in procs if p in set(self._sanlock_daemons())]
-        procs = [p for p in procs if p not in daemons]
+        everything = self.running_processes()
+        daemons = [p for p in everything if sanlock_daemons.is_daemon(p)]
+        procs = [p for p in everything if p not in daemons]
         processes.signal_all(procs, SIGTERM)
         processes.signal_all(procs + daemons, SIGCONT)
         left = processes.wait_gone(procs, 5.0)
         processes.kill_now(left + daemons)
         watchdogs = list(processes.watchdog_processes(self.dir).values())
         processes.stop_gracefully(watchdogs, 5.0)
-
-    def _sanlock_daemons(self) -> list[Any]:
-        hosts = self.manifest.hosts
-        return [
-            p for h in range(1, hosts + 1) for p in processes.host_processes(self.dir, h)["sanlock"]
-        ]
 
     def wait_engine_healthy(self, timeout: float) -> None:
         url = self.manifest.engine_url

@@ -79,12 +79,20 @@ def _answers(path: Path) -> bool:
     return True
 
 
+def is_daemon(proc: psutil.Process) -> bool:
+    """Whether ``proc`` is a sanlock daemon (or its helper)."""
+    try:
+        return proc.name().startswith(SANLOCK)
+    except psutil.Error:
+        return False
+
+
 def daemon_processes(run_dir: Path) -> list[psutil.Process]:
     """The live daemon (and its helper) serving ``run_dir``."""
     wanted = str(run_dir)
     found = []
-    for proc in psutil.process_iter(["name"]):
-        if not (proc.info.get("name") or "").startswith(SANLOCK):
+    for proc in psutil.process_iter():
+        if not is_daemon(proc):
             continue
         with contextlib.suppress(psutil.Error):
             if proc.environ().get("SANLOCK_RUN_DIR") == wanted and _running(proc):

@@ -59,6 +59,7 @@ NOT_A_LEASE = -223  # "Lease does not exist on storage": the file holds no sanlo
 _TRANSIENT = frozenset({errno.EINTR, errno.EINPROGRESS, errno.EAGAIN, errno.EBUSY, errno.ENOENT})
 
 _LIVE_FLAGS = ("HOST_LIVE", "HOST_FAIL", "HOST_UNKNOWN")  # not yet free for others
+_LIVE_SEEN_FOR = 30.0  # seconds one look at the disk answers for (a CLI asks 2000 ids)
 
 _process_run_dir: str | None = None
 _process_lock = threading.Lock()
@@ -238,6 +239,7 @@ class SanlockLeaseManager:
         self.attempts = attempts
         self.retry_delay = retry_delay
         self._sleep = sleep
+        self._live_seen: tuple[float, set[int]] | None = None  # (when, live ids on disk)
         self._sanlock = load_module()
         use_run_dir(run_dir)
 
@@ -407,19 +409,45 @@ class SanlockLeaseManager:
 
         sanlock finds that out itself, but only after 8 io timeouts + 60 s (68 s at
         io_timeout 1, 140 s at 10) inside ``add_lockspace``. Watching the lease on disk
-        over one renewal interval (2 io timeouts) says it sooner, and is only needed when
-        the lease was last written by a daemon other than ours: a restarted daemon of
-        the same name takes its own lease back at once.
+        over one renewal interval says it sooner, and is only needed when the lease was
+        last written by a daemon other than ours: a restarted daemon of the same name
+        takes its own lease back at once.
         """
-        spec = f"{LOCKSPACE.decode()}:{host_id}:{self.lockspace}:0"
-        first = read_leader("-s", spec)
-        if first is None or not first[2] or first[1] == self._daemon_name():
+        first = self._disk_leases().get(host_id)
+        if first is None or first[0] == self._daemon_name():
             return None
+        return first[0] if host_id in self._renewed_on_disk(first_dump={host_id: first}) else None
+
+    def _disk_leases(self) -> dict[int, tuple[str, int]]:
+        """``{host id: (owner name, timestamp)}`` of the delta leases written on disk
+        (``sanlock direct dump``: no daemon needed)."""
+        try:
+            done = subprocess.run(
+                ["sanlock", "direct", "dump", f"{self.lockspace}:0"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise LeaseError(f"cannot read the delta leases of {self.lockspace}: {e}") from None
+        leases: dict[int, tuple[str, int]] = {}
+        for line in done.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 6 and fields[1] == LOCKSPACE.decode() and fields[3].isdigit():
+                timestamp, host_id = int(fields[3]), int(fields[4])
+                if timestamp:
+                    leases[host_id] = (fields[2], timestamp)
+        return leases
+
+    def _renewed_on_disk(self, first_dump: dict[int, tuple[str, int]] | None = None) -> set[int]:
+        """The host ids whose delta lease is renewed within one renewal interval (2 io
+        timeouts): live hosts, judged from the disk alone."""
+        first = self._disk_leases() if first_dump is None else first_dump
+        if not first:
+            return set()
         self._sleep(2 * self.io_timeout + 1)
-        second = read_leader("-s", spec)
-        if second is None or second[1] != first[1] or second[2] == first[2]:
-            return None  # not renewed: a dead host's lease, which sanlock will wait out
-        return second[1]
+        second = self._disk_leases()
+        return {h for h, (name, ts) in first.items() if h in second and second[h] != (name, ts)}
 
     def _daemon_name(self) -> str | None:
         """The name our daemon writes into the delta leases it holds."""
@@ -462,13 +490,18 @@ class SanlockLeaseManager:
         return int(status.get("flags", 0)) in live
 
     def host_id_holder(self, host_id: int) -> LeaseHolder | None:
+        """From our daemon's view when it has joined the lockspace; otherwise from the
+        delta leases on disk, watched once per renewal interval (and remembered that
+        long, since ``--reinitialize-lockspace`` asks about every id in turn)."""
         self._check_host_id(host_id)
-        if self.joined_id() is None:
-            raise LeaseError(
-                "cannot tell which host ids are live: this host's sanlock daemon has not "
-                f"joined {self.lockspace} (start this host's broker)"
-            )
-        return LeaseHolder(host_id=host_id) if self._alive(self._host_status(host_id)) else None
+        if self.joined_id() is not None:
+            alive = self._alive(self._host_status(host_id))
+        else:
+            now = time.monotonic()
+            if self._live_seen is None or now - self._live_seen[0] > _LIVE_SEEN_FOR:
+                self._live_seen = (now, self._renewed_on_disk())
+            alive = host_id in self._live_seen[1]
+        return LeaseHolder(host_id=host_id) if alive else None
 
     # --- VM ---------------------------------------------------------------------------
     def held_resources(self, fd: int) -> set[bytes]:
@@ -565,14 +598,13 @@ def _sanlock_cli(*args: str) -> dict[str, str] | None:
     return fields
 
 
-def read_leader(kind: str, spec: str) -> tuple[int, str, int] | None:
-    """``(owner id, owner name, timestamp)`` of a lease on disk: ``kind`` ``-s`` for a
-    delta lease ``LOCKSPACE:HOST_ID:PATH:0``, ``-r`` for a resource ``LOCKSPACE:NAME:PATH:0``."""
-    fields = _sanlock_cli("direct", "read_leader", kind, spec)
+def read_leader(spec: str) -> tuple[int, int] | None:
+    """``(owner id, timestamp)`` of the resource lease ``LOCKSPACE:NAME:PATH:0`` on disk."""
+    fields = _sanlock_cli("direct", "read_leader", "-r", spec)
     if fields is None:
         return None
     try:
-        return int(fields["owner_id"]), fields.get("resource_name", ""), int(fields["timestamp"])
+        return int(fields["owner_id"]), int(fields["timestamp"])
     except (KeyError, ValueError):
         return None
 
@@ -584,8 +616,8 @@ def resource_owner(lockspace: Path, vm_id: str) -> int | None:
     path = lockspace.parent / f"{vm_id}.lease"
     if SanlockLeaseManager._blank(path):
         return None
-    leader = read_leader("-r", f"{LOCKSPACE.decode()}:{vm_id}:{path}:0")
+    leader = read_leader(f"{LOCKSPACE.decode()}:{vm_id}:{path}:0")
     if leader is None:
         return None
-    owner, _, timestamp = leader
+    owner, timestamp = leader
     return owner if owner and timestamp else None

@@ -192,6 +192,9 @@ class SimBrokerPort:
     def notify(self, event: str, detail: str) -> None:
         self._broker().service.notify(event, detail)
 
+    def record_history(self, event: str, cause: str | None = None, detail: str = "") -> None:
+        """Not kept: the simulator judges decisions, and its storage is in memory."""
+
     def close(self) -> None:
         pass
 

@@ -49,6 +49,7 @@ class FakeBroker:
     monitor_values: dict[str, Any] = field(default_factory=dict)
     reports: list[StateReport] = field(default_factory=list)
     notifications: list[tuple[str, str]] = field(default_factory=list)
+    history: list[tuple[str, str | None]] = field(default_factory=list)
     closed: int = 0
     calls: int = 0
 
@@ -79,6 +80,9 @@ class FakeBroker:
 
     def notify(self, event: str, detail: str) -> None:
         self.notifications.append((event, detail))
+
+    def record_history(self, event: str, cause: str | None = None, detail: str = "") -> None:
+        self.history.append((event, cause))
 
     def close(self) -> None:
         self.closed += 1

@@ -263,3 +263,27 @@ def test_the_daemon_wires_the_real_pieces(tmp_path: Path) -> None:
     assert isinstance(agent.broker, RpcBroker)
     # no broker socket: the loop backs off instead of dying
     assert agent.loop_once() == c.timing.loop_period
+
+
+def test_a_start_goes_into_the_history_once() -> None:
+    rig = Rig()
+    for _ in range(8):
+        rig.agent.step()
+    assert rig.broker.history == [("started", None)]
+
+
+def test_a_stop_goes_into_the_history_with_its_cause_once_the_vm_is_down() -> None:
+    """Outranked by 800 points for the whole grace: EngineStop, then the VM is down."""
+    rig = Rig()
+    for _ in range(5):
+        rig.agent.step()
+    assert rig.states()[-1] == "EngineUp"
+    rig.broker.monitor_values = {"network": 0.5}  # this host drops to 2600
+    rig.broker.hosts = (remote(2, score=3400),)
+    for _ in range(40):
+        rig.agent.step()
+        rig.clock.advance(rig.agent.timing.loop_period)
+        if rig.states()[-1] == "EngineDown":
+            break
+    assert "EngineStop" in rig.states()
+    assert rig.broker.history == [("started", None), ("stopped", "preemption")]

@@ -34,6 +34,16 @@ def engine_pid(lab: Lab) -> int | None:
     return vms[0].pid if len(vms) == 1 else None
 
 
+def last_start(lab: Lab, host_id: int) -> dict[str, object] | None:
+    """The newest history entry, if it is the engine starting on ``host_id``."""
+    result = cli(lab, host_id, "--history", "--json")
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    last = entries[-1] if entries else None
+    ok = last is not None and last["event"] == "started" and last["host_id"] == host_id
+    return last if ok else None
+
+
 def test_engine_comes_up_exactly_once(lab: Lab, sampler: VmSampler) -> None:
     runner = wait_for(lab.engine_host, 30, "an engine host")
 
@@ -51,8 +61,20 @@ def test_engine_comes_up_exactly_once(lab: Lab, sampler: VmSampler) -> None:
     assert env["HOSTED_ENGINE_HOST_ID"] == str(runner)
 
 
+def seen_healthy_everywhere(lab: Lab, runner: int) -> bool:
+    """Every host's broker shows ``runner``'s engine up and healthy (so each one knows
+    when the engine was last up: the history's downtime starts there)."""
+    for host_id in range(1, 4):
+        view = json.loads(cli(lab, host_id, "--vm-status", "--json").stdout)
+        engine = view.get(str(runner), {}).get("engine-status", {})
+        if not (engine.get("vm") == "up" and engine.get("health") == "good"):
+            return False
+    return True
+
+
 def test_killed_engine_host_fails_over(lab: Lab, sampler: VmSampler) -> None:
     old = wait_for(lab.engine_host, 30, "an engine host")
+    wait_for(lambda: seen_healthy_everywhere(lab, old), 30, "the engine seen healthy everywhere")
     lab.kill_host(old)
     killed_at = time.monotonic()
     new = wait_for(
@@ -66,6 +88,10 @@ def test_killed_engine_host_fails_over(lab: Lab, sampler: VmSampler) -> None:
     )
     wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
     assert lab.engine_vms()[0].environ()["HOSTED_ENGINE_HOST_ID"] == str(new)
+    entry = wait_for(lambda: last_start(lab, new), 30, "the failover in the history")
+    assert (entry["cause"], entry["from_host"]) == ("host lost", old)
+    assert isinstance(entry["downtime"], float) and entry["downtime"] > 0
+    assert "host lost" in cli(lab, new, "--history").stdout
     lab.start_host(old)
 
 
@@ -76,6 +102,9 @@ def test_killed_vm_comes_back(lab: Lab, sampler: VmSampler) -> None:
     lab.kill_vm(runner)
     wait_for(lambda: engine_pid(lab) not in (None, old_pid), 30, "a new engine VM")
     wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
+    new = wait_for(lab.engine_host, 30, "the new engine host")
+    entry = wait_for(lambda: last_start(lab, new), 30, "the restart in the history")
+    assert (entry["cause"], entry["from_host"]) == ("VM crashed", runner)
 
 
 def test_global_maintenance_keeps_a_killed_vm_down(lab: Lab, sampler: VmSampler) -> None:

@@ -100,6 +100,15 @@ def test_another_hosts_id_is_judged_by_its_delta_lease(sanlock_hosts: SanlockHos
     assert sanlock_hosts.run(2, "host-holder", "7")[1]["holder"] is None
 
 
+def test_live_ids_are_read_from_the_disk_by_a_host_that_left(sanlock_hosts: SanlockHosts) -> None:
+    """With its broker stopped (so its daemon left the lockspace), a host still tells
+    live ids from dead ones: what ``--reinitialize-lockspace`` checks."""
+    assert sanlock_hosts.run(2, "leave", "2")[1]["joined"] is False
+    assert sanlock_hosts.run(2, "host-holder", "1")[1]["holder"] == 1
+    assert sanlock_hosts.run(2, "host-holder", "2")[1]["holder"] is None  # released
+    assert sanlock_hosts.run(2, "host-holder", "9")[1]["holder"] is None  # never used
+
+
 def test_renewal_fails_under_a_storage_fault(sanlock_hosts: SanlockHosts, tmp_path: Path) -> None:
     fault_file = tmp_path / "faults"
     holder, _ = sanlock_hosts.hold(1, VM, str(fault_file))
