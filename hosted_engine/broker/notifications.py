@@ -50,6 +50,10 @@ def load_broker_conf(path: str | Path) -> BrokerConf:
         return BrokerConf()
 
 
+HISTORY = "history"  # an entry of the engine's history (storage/history.py)
+TEMPLATES = {STATE_TRANSITION: "state_transition.txt", HISTORY: "history.txt"}
+
+
 def load_template(name: str = "state_transition.txt") -> str:
     return (importlib.resources.files("hosted_engine.broker") / "templates" / name).read_text()
 
@@ -98,6 +102,7 @@ class _Mail:
     conf: BrokerConf
     detail: str
     hostname: str
+    template: str
 
 
 ResultHook = Callable[[str, str], None]
@@ -111,7 +116,7 @@ class Notifier:
         self,
         conf_loader: Callable[[], BrokerConf],
         *,
-        template_loader: Callable[[], str] = load_template,
+        template_loader: Callable[[str], str] = load_template,
         on_result: ResultHook | None = None,
         queue_size: int = 32,
         clock: Clock | None = None,
@@ -132,7 +137,8 @@ class Notifier:
     def notify(self, event: str, detail: str, hostname: str) -> str:
         """Returns "queued", "ignored" or "failed: <reason>"; the mail's outcome goes to
         the ``on_result`` hook."""
-        if event != STATE_TRANSITION:
+        template = TEMPLATES.get(event)
+        if template is None:
             log.warning("ignoring notification of unknown event %r (%s)", event, detail)
             return "ignored"
         try:
@@ -140,14 +146,14 @@ class Notifier:
         except Exception as e:  # a custom loader; load_broker_conf itself never raises
             log.error("cannot load the notification settings: %s", e)
             return f"failed: cannot load the notification settings: {e}"
-        if not conf.wants(detail):
+        if event == STATE_TRANSITION and not conf.wants(detail):  # history: every entry
             log.debug("not mailing transition %s: no match for %r", detail, conf.state_transition)
             return "ignored"
         with self._state:
             if self._closed:
                 return "failed: notifier stopped"
             try:
-                self._queue.put_nowait(_Mail(conf, detail, hostname))
+                self._queue.put_nowait(_Mail(conf, detail, hostname, template))
             except queue.Full:
                 self._log_failure(f"queue full, dropped the mail for {detail}")
                 return "failed: notification queue full"
@@ -187,7 +193,11 @@ class Notifier:
     def _deliver(self, mail: _Mail) -> str:
         try:
             message = render_message(
-                mail.conf, self._template_loader(), mail.detail, mail.hostname, self._clock.time()
+                mail.conf,
+                self._template_loader(mail.template),
+                mail.detail,
+                mail.hostname,
+                self._clock.time(),
             )
             send_message(mail.conf, message)
         except Exception as e:

@@ -10,6 +10,7 @@ from typing import Any
 
 from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.liveness import Liveness
+from hosted_engine.broker.notifications import HISTORY
 from hosted_engine.broker.publisher import AgentReport, StatusPublisher
 from hosted_engine.broker_contract import BrokerSnapshot, Monitors, Reading, RemoteRecord, VmLease
 from hosted_engine.clock import Clock
@@ -168,10 +169,10 @@ class BrokerService:
         except HostedEngineError as e:
             log.error("the engine's start here is not in the history: %s", e)
 
-    @staticmethod
-    def _append(history: History, entry: HistoryEntry) -> None:
+    def _append(self, history: History, entry: HistoryEntry) -> None:
         history.append(entry)
         log.info("history: %s", entry.to_json())
+        self._notify(HISTORY, entry.summary(), self.config.hostname)
 
     def _vm_lease(self, now: float) -> VmLease:
         """The publisher's last VM lease probe with its age; too old a probe is "unknown"

@@ -62,6 +62,17 @@ class HistoryEntry:
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"event": self.event.value, "cause": self.cause.value}
 
+    def summary(self) -> str:
+        """One line for a mail subject: ``started on host 2 (host lost, from host 1, 68.6 s
+        down)``."""
+        parts = [self.cause.value]
+        if self.from_host is not None:
+            parts.append(f"from host {self.from_host}")
+        if self.downtime is not None:
+            parts.append(f"{self.downtime:.1f} s down")
+        text = f"{self.event.value} on host {self.host_id} ({', '.join(parts)})"
+        return f"{text}: {self.detail}" if self.detail else text
+
     @classmethod
     def from_json(cls, data: Any) -> HistoryEntry:
         """Raises ValueError (or KeyError/TypeError) on anything that is not an entry."""

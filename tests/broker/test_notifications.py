@@ -184,6 +184,21 @@ def test_a_matching_transition_is_mailed(
     assert "host1" in body and "EngineDown-EngineStart" in body
 
 
+def test_every_history_entry_is_mailed_whatever_the_transition_rule(
+    tmp_path: Path, start_smtp: Callable[[], Any], make_notifier: Callable[..., Any]
+) -> None:
+    sink = start_smtp()
+    notifier, results = make_notifier(write_conf(tmp_path / "b.conf", sink.port, rule="nothing"))
+    detail = "started on host 2 (host lost, from host 1, 68.6 s down)"
+    assert notifier.notify("history", detail, "host2") == "queued"
+    assert results.get(timeout=10) == (detail, "sent")
+    message = email.message_from_bytes(
+        sink.received.get(timeout=5).content, policy=email.policy.default
+    )
+    assert message["Subject"] == f"ovirt-hosted-engine history: {detail}"
+    assert "recorded by host2" in message.get_content()
+
+
 def test_a_non_matching_transition_is_ignored(
     tmp_path: Path, start_smtp: Callable[[], Any], make_notifier: Callable[..., Any]
 ) -> None:
@@ -242,10 +257,10 @@ def test_a_full_queue_drops_the_mail_instead_of_blocking(
 ) -> None:
     rendering, release = threading.Event(), threading.Event()
 
-    def slow_template() -> str:
+    def slow_template(name: str) -> str:
         rendering.set()
         release.wait(10)
-        return load_template()
+        return load_template(name)
 
     notifier, results = make_notifier(
         write_conf(tmp_path / "b.conf", free_port), template_loader=slow_template, queue_size=1
@@ -292,7 +307,7 @@ def test_a_broken_template_is_a_failure_not_a_crash(
 ) -> None:
     sink = start_smtp()
     notifier, results = make_notifier(
-        write_conf(tmp_path / "b.conf", sink.port), template_loader=lambda: "Subject: {}\n\nx"
+        write_conf(tmp_path / "b.conf", sink.port), template_loader=lambda name: "Subject: {}\n\nx"
     )
     notifier.notify("state_transition", "EngineDown-EngineStart", "h")
     _detail, outcome = results.get(timeout=5)
