@@ -39,6 +39,7 @@ from hosted_engine.hostd.contract import (
     PRECONDITION_FAILED,
     UNPROCESSABLE,
     ApiError,
+    HistoryView,
     MaintenanceChange,
     RefreshResult,
     SharedConfigChange,
@@ -187,6 +188,10 @@ def make_app(client: HAClient) -> Starlette:
             raise HostApiError(UNPROCESSABLE, str(e)) from None
         return JSONResponse(found.to_json())
 
+    async def get_history(request: Request) -> Response:
+        entries = await run_in_threadpool(client.history)
+        return JSONResponse(HistoryView(tuple(entries)).to_json())
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return error(NOT_FOUND, f"no such path: {request.method} {request.url.path}")
 
@@ -196,6 +201,7 @@ def make_app(client: HAClient) -> Starlette:
     p = API_PREFIX
     routes = [
         Route(f"{p}/status", guarded(get_status), methods=["GET"]),
+        Route(f"{p}/history", guarded(get_history), methods=["GET"]),
         Route(f"{p}/maintenance/local", guarded(maintenance("local")), methods=["PUT"]),
         Route(f"{p}/maintenance/global", guarded(maintenance("global")), methods=["PUT"]),
         Route(f"{p}/vm-definition", guarded(get_vm), methods=["GET"]),

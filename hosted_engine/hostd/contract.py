@@ -18,6 +18,8 @@ GET       /shared-config/{type}/{key}      :class:`SharedConfigValue`
 PUT       /shared-config/{type}/{key}      :class:`SharedConfigChange` -> SharedConfigValue
 POST      /refresh-config                  :class:`RefreshResult`: the host's caches re-read
                                            now (after an edit made through another host)
+GET       /history                         :class:`HistoryView`: the engine's starts and
+                                           stops, oldest first (the same on every host)
 ========  ===============================  =========================================
 """
 
@@ -28,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from hosted_engine.errors import HostApiError
+from hosted_engine.storage.history import HistoryEntry
 
 CONTRACT_VERSION = 1
 API_PREFIX = "/v1"
@@ -216,6 +219,22 @@ class RefreshResult:
 
 
 @dataclass(frozen=True)
+class HistoryView:
+    entries: tuple[HistoryEntry, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entries": [e.to_json() for e in self.entries]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HistoryView:
+        entries = _field(data, "entries", list, "history")
+        try:
+            return cls(tuple(HistoryEntry.from_json(e) for e in entries))
+        except (ValueError, KeyError, TypeError) as e:
+            raise HostApiError(BAD_ANSWER, f"history: an entry that is not one ({e})") from None
+
+
+@dataclass(frozen=True)
 class ApiError:
     """The body of every non-2xx answer: one line, the CLI's words where the CLI has them."""
 
@@ -252,5 +271,7 @@ class HostApi(Protocol):
     ) -> SharedConfigValue: ...
 
     async def refresh_config(self) -> RefreshResult: ...
+
+    async def history(self) -> HistoryView: ...
 
     async def aclose(self) -> None: ...

@@ -21,6 +21,7 @@ from hosted_engine.hostd.contract import (
     BAD_ANSWER,
     UNREACHABLE,
     EditValue,
+    HistoryView,
     HostStatus,
     MaintenanceChange,
     RefreshResult,
@@ -123,6 +124,9 @@ class RemoteHostApi:
 
     async def refresh_config(self) -> RefreshResult:
         return (await self._call("POST", "/refresh-config", RefreshResult.from_json))[0]
+
+    async def history(self) -> HistoryView:
+        return (await self._call("GET", "/history", HistoryView.from_json))[0]
 
     async def aclose(self) -> None:
         await self._client.aclose()

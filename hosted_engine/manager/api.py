@@ -173,6 +173,17 @@ async def events(user: User, st: St, limit: int = 200) -> list[dict[str, Any]]:
     return st.db.events(limit)
 
 
+@router.get("/history")
+async def history(user: User, st: St, limit: int = 200) -> list[dict[str, Any]]:
+    """The engine VM's starts and stops (``hosted-engine --history``), newest first."""
+    if not 1 <= limit <= 1000:
+        raise HTTPException(422, "limit must be between 1 and 1000")
+    try:
+        return [e.to_json() for e in await st.hosts.history(limit)]
+    except HostApiError as err:
+        raise from_host(err) from None
+
+
 def _check_names(config_type: str, key: str) -> None:
     if not _NAME.match(config_type) or not _NAME.match(key):
         raise HTTPException(422, "type and key are short names of letters, digits, '_.-'")

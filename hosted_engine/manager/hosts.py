@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from hosted_engine.errors import HostApiError
 from hosted_engine.hostd.contract import UNREACHABLE, HostApi, HostStatus
 from hosted_engine.manager.db import Database, HostRow
+from hosted_engine.storage.history import HistoryEntry
 
 HostApiFactory = Callable[[HostRow], HostApi]
 _T = TypeVar("_T")
@@ -150,6 +151,11 @@ class Hosts:
                     raise
                 last = err
         raise last
+
+    async def history(self, limit: int = 200) -> list[HistoryEntry]:
+        """The engine's history, newest first (every host reads the same file)."""
+        view = await self.on_any(lambda api: api.history())
+        return list(reversed(view.entries))[:limit]
 
     async def refresh_all(self) -> None:
         """After a cluster-wide edit: every host re-reads its cache now, so each shows the

@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from hosted_engine.errors import HostApiError
 from hosted_engine.manager import auth
 from hosted_engine.manager.deps import State, login_attempt, state
 from hosted_engine.manager.hosts import HostView
+from hosted_engine.storage.history import HistoryEntry
 
 router = APIRouter()
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -137,4 +139,19 @@ async def shared_page(request: Request, st: St) -> Response:
 
 @router.get("/events", include_in_schema=False)
 async def events_page(request: Request, st: St) -> Response:
-    return _page(request, st, "events.html", events=st.db.events(200))
+    if _session(request, st) is None:
+        return RedirectResponse("/login", 303)
+    history: list[HistoryEntry] = []
+    history_error = None
+    try:
+        history = await st.hosts.history(200)
+    except HostApiError as err:
+        history_error = f"The history cannot be read now: {err}"
+    return _page(
+        request,
+        st,
+        "events.html",
+        events=st.db.events(200),
+        history=history,
+        history_error=history_error,
+    )

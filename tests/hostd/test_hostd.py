@@ -316,3 +316,19 @@ def test_a_host_whose_agent_stopped_is_not_active(cluster: Cluster) -> None:
         cluster.lab.start_host(other)
     with cluster.http(other) as http:
         wait_for(lambda: http.get("/status").json()["ha"]["active"], 30, "active again")
+
+
+def test_history_is_the_shared_domains_on_every_host(cluster: Cluster) -> None:
+    """The lab's first start is in the history; every host API serves the same file."""
+    from hosted_engine.hostd.contract import HistoryView
+    from hosted_engine.storage.history import HistoryEntry
+
+    def first_start() -> list[HistoryEntry] | None:
+        with cluster.http(1) as http:
+            entries = HistoryView.from_json(http.get("/history").json()).entries
+        return list(entries) if entries else None
+
+    entries = wait_for(first_start, 30, "the engine's first start in the history")
+    assert entries[0].cause.value == "first start"
+    with cluster.http(2) as http:
+        assert HistoryView.from_json(http.get("/history").json()).entries[0] == entries[0]

@@ -14,12 +14,14 @@ from hosted_engine.hostd.contract import (
     UNREACHABLE,
     EditValue,
     HaStatus,
+    HistoryView,
     HostStatus,
     RefreshResult,
     SharedConfigValue,
     VmDefinitionView,
 )
 from hosted_engine.manager.db import HostRow
+from hosted_engine.storage.history import HistoryEntry
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Cluster:
     )
     shared: dict[tuple[str, str], str] = field(default_factory=lambda: {("he_shared", "a"): "1"})
     calls: list[tuple[int, str]] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
 
     def etag(self) -> str:
         return hashlib.sha256(json.dumps(self.definition, sort_keys=True).encode()).hexdigest()[:16]
@@ -115,6 +118,10 @@ class FakeHostApi:
     async def refresh_config(self) -> RefreshResult:
         await self._enter("refresh")
         return RefreshResult(True)
+
+    async def history(self) -> HistoryView:
+        await self._enter("history")
+        return HistoryView(tuple(self.cluster.history))
 
     async def aclose(self) -> None:
         return None

@@ -40,6 +40,7 @@ async def test_health_500_when_db_is_gone(env: Env) -> None:
         ("PUT", "/api/vms/vm-1"),
         ("DELETE", "/api/vms/vm-1"),
         ("GET", "/api/events"),
+        ("GET", "/api/history"),
         ("GET", "/api/shared-config/he_shared/a"),
         ("PUT", "/api/shared-config/he_shared/a"),
         ("DELETE", "/api/storagedomains/sd1"),
@@ -233,6 +234,26 @@ async def test_events_endpoint(env: Env) -> None:
     assert e["who"] == "system" and e["kind"] == "state" and e["time"] > 0
     r = await env.client.get("/api/events?limit=0", auth=env.auth)
     assert r.status_code == 422
+
+
+async def test_history_endpoint_newest_first_from_any_host(env: Env) -> None:
+    from hosted_engine.storage.history import Cause, Event, HistoryEntry
+
+    env.cluster.history = [
+        HistoryEntry(1000.0, Event.STARTED, 1, Cause.FIRST_START),
+        HistoryEntry(1070.0, Event.STARTED, 2, Cause.HOST_LOST, from_host=1, downtime=68.6),
+    ]
+    env.cluster.dead.add(1)  # any host that answers tells the same history
+    r = await env.client.get("/api/history", auth=env.auth)
+    assert r.status_code == 200
+    newest = r.json()[0]
+    assert (newest["cause"], newest["from_host"], newest["downtime"]) == ("host lost", 1, 68.6)
+    assert len(r.json()) == 2
+    assert (await env.client.get("/api/history?limit=1", auth=env.auth)).json()[0] == newest
+    assert (await env.client.get("/api/history?limit=0", auth=env.auth)).status_code == 422
+    env.cluster.dead.update({2, 3})
+    r = await env.client.get("/api/history", auth=env.auth)
+    assert r.status_code == 503
 
 
 async def test_openapi_docs(env: Env) -> None:

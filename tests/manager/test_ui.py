@@ -84,6 +84,7 @@ async def test_other_pages(env: Env) -> None:
     assert "Shared configuration" in (await env.client.get("/shared-config")).text
     events = (await env.client.get("/events")).text
     assert "logged in to the web UI" in events
+    assert "No start or stop of the engine VM recorded yet." in events
     assert (await env.client.get("/static/app.js")).status_code == 200
 
 
