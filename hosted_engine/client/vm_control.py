@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
 from typing import TYPE_CHECKING
 
 from hosted_engine.client.base import ClientBase
 from hosted_engine.errors import HostedEngineError
+from hosted_engine.storage.history import Cause, Event, History, HistoryEntry, start_entry
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from hosted_engine.vm.base import StopResult
@@ -24,6 +30,7 @@ class VmControlClient(ClientBase):
         result = self.backend.start(load_definition(self.config.vm_conf_path))
         match result:
             case Started():
+                self._record(Event.STARTED, "hosted-engine --vm-start")
                 return "VM in WaitForLaunch"
             case AlreadyRunning(status=status):
                 raise VmCommandError(f"VM exists and its status is {status.detail}")
@@ -37,11 +44,30 @@ class VmControlClient(ClientBase):
 
     def vm_shutdown(self) -> str:
         self._require_deployed()
-        return _stopped(self.backend.shutdown(self.config.timing.vm_shutdown_grace), "shutdown")
+        said = _stopped(self.backend.shutdown(self.config.timing.vm_shutdown_grace), "shutdown")
+        self._record(Event.STOPPED, "hosted-engine --vm-shutdown")
+        return said
 
     def vm_poweroff(self) -> str:
         self._require_deployed()
-        return _stopped(self.backend.poweroff(), "poweroff")
+        said = _stopped(self.backend.poweroff(), "poweroff")
+        self._record(Event.STOPPED, "hosted-engine --vm-poweroff")
+        return said
+
+    def _record(self, event: Event, verb: str) -> None:
+        """An admin's start or stop goes into the history too; a storage failure there
+        does not undo what was done (it is logged)."""
+        history = History(self.config.ha_dir)
+        now = time.time()
+        try:
+            if event is Event.STARTED:
+                entry = start_entry(now, self.config.host_id, history.last(), {}, None)
+                entry = dataclasses.replace(entry, cause=Cause.ADMIN, detail=verb)
+            else:
+                entry = HistoryEntry(now, event, self.config.host_id, Cause.ADMIN, detail=verb)
+            history.append(entry)
+        except HostedEngineError as e:
+            log.warning("%s done, but not recorded in the history: %s", verb, e)
 
 
 def _stopped(result: StopResult, verb: str) -> str:

@@ -47,6 +47,7 @@ class Cause(StrEnum):
     MAINTENANCE = "maintenance"  # local maintenance of the engine's host
     SWITCHOVER = "switchover"  # moved on purpose (who and the note are in ``detail``)
     RESTART = "restart"  # started again after a stop recorded here
+    ADMIN = "admin"  # hosted-engine --vm-start / --vm-shutdown / --vm-poweroff
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,13 @@ def start_entry(
     if last is None:
         return HistoryEntry(at, Event.STARTED, host_id, Cause.FIRST_START)
     if last.event is Event.STOPPED:
-        carried = (Cause.SWITCHOVER, Cause.PREEMPTION, Cause.MAINTENANCE, Cause.BAD_HEALTH)
+        carried = (
+            Cause.SWITCHOVER,
+            Cause.PREEMPTION,
+            Cause.MAINTENANCE,
+            Cause.BAD_HEALTH,
+            Cause.ADMIN,
+        )
         cause = last.cause if last.cause in carried else Cause.RESTART
         return HistoryEntry(
             at, Event.STARTED, host_id, cause, last.host_id, max(0.0, at - last.at), last.detail

@@ -147,6 +147,22 @@ def test_shutdown_and_poweroff(client: HAClient, backend: FakeVmBackend) -> None
     assert not backend.running
 
 
+def test_an_admins_starts_and_stops_go_into_the_history(
+    client: HAClient, backend: FakeVmBackend
+) -> None:
+    client.config.ha_dir.mkdir(parents=True, exist_ok=True)
+    client.vm_start()
+    client.vm_shutdown()
+    client.vm_start()
+    entries = client.history()
+    assert [(e.event.value, e.cause.value, e.detail) for e in entries] == [
+        ("started", "admin", "hosted-engine --vm-start"),
+        ("stopped", "admin", "hosted-engine --vm-shutdown"),
+        ("started", "admin", "hosted-engine --vm-start"),
+    ]
+    assert entries[2].from_host == client.config.host_id and entries[2].downtime is not None
+
+
 @pytest.mark.parametrize("verb", ["vm_shutdown", "vm_poweroff"])
 def test_stop_when_not_running(client: HAClient, verb: str) -> None:
     with pytest.raises(VmCommandError) as exc:
