@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 
 from hosted_engine.errors import ContractError, ContractVersionError
 from hosted_engine.storage.metadata import extra_value
+from hosted_engine.storage.switchover import Switchover
 from hosted_engine.vm.engine_status import EngineStatus
 
 CONTRACT_MAJOR = 1
@@ -339,6 +340,15 @@ class VmLease:
         )
 
 
+def _switchover(data: Any) -> Switchover | None:
+    if data is None:
+        return None  # none due, or a broker of an earlier version
+    try:
+        return Switchover.from_json(data)
+    except (ValueError, KeyError, TypeError) as e:
+        raise ContractError(f"broker snapshot: switchover is not one ({e})") from None
+
+
 @dataclass(frozen=True)
 class BrokerSnapshot:
     """Everything the agent decides on, as its broker measured and read it.
@@ -355,6 +365,8 @@ class BrokerSnapshot:
     monitors: Monitors
     vm_lease: VmLease
     version: str = CONTRACT_VERSION
+    # a switchover due now (the broker judges its times on its wall clock), if any
+    switchover: Switchover | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -366,6 +378,7 @@ class BrokerSnapshot:
             "hosts": [h.to_json() for h in self.hosts],
             "monitors": self.monitors.to_json(),
             "vm_lease": self.vm_lease.to_json(),
+            "switchover": None if self.switchover is None else self.switchover.to_json(),
         }
 
     @classmethod
@@ -386,6 +399,7 @@ class BrokerSnapshot:
             hosts=tuple(RemoteRecord.from_json(h, (f"hosts[{i}]",)) for i, h in enumerate(hosts)),
             monitors=Monitors.from_json(_get(obj, "monitors", top)),
             vm_lease=VmLease.from_json(_get(obj, "vm_lease", top)),
+            switchover=_switchover(obj.get("switchover")),
         )
 
 

@@ -185,7 +185,7 @@ class Agent:
                 metadata={**decision.metadata, BREAKDOWN_KEY: breakdown.to_metadata()},
             )
         )
-        self._record_history(previous.name, decision)
+        self._record_history(previous.name, decision, snap)
         if previous.name is not self.state.name:
             detail = f"{previous.name.value}-{self.state.name.value}"
             try:
@@ -194,7 +194,7 @@ class Agent:
                 log.warning("notification of %s failed: %s", detail, e)
         return decision.wait
 
-    def _record_history(self, previous: StateName, decision: Decision) -> None:
+    def _record_history(self, previous: StateName, decision: Decision, snap: Snapshot) -> None:
         """A start we made, and a stop we made once the VM is down, go into the shared
         history; why we stopped is the state that led to EngineStop."""
         event: str | None = None
@@ -203,8 +203,12 @@ class Agent:
         if decision.action is Action.START_VM and self.executor.started_new:
             event = "started"
         elif now is StateName.ENGINE_STOP and previous is not StateName.ENGINE_STOP:
-            self._stop_cause = _STOP_CAUSES.get(previous)
-            self._stop_reason = decision.reason
+            request = snap.switchover
+            if request is not None and request.to_host != snap.host_id:
+                self._stop_cause, self._stop_reason = Cause.SWITCHOVER, request.describe()
+            else:
+                self._stop_cause = _STOP_CAUSES.get(previous)
+                self._stop_reason = decision.reason
         elif previous in _STOPPING and now not in _STOPPING and self._stop_cause is not None:
             event, cause = "stopped", self._stop_cause
             self._stop_cause = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hosted_engine.broker_contract import BrokerSnapshot, RemoteRecord
+from hosted_engine.storage.switchover import Switchover
 from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
 
 
@@ -39,6 +40,7 @@ class Snapshot:
     # when ``local_engine`` was measured (this host's monotonic clock), when known
     local_engine_measured_at: float | None = None
     priority: int = 0  # this host's ha_priority
+    switchover: Switchover | None = None  # a switchover due now, if any
 
     @property
     def alive_remotes(self) -> tuple[RemoteRecord, ...]:
@@ -70,6 +72,7 @@ def build_snapshot(
         local_engine=m.engine_health.value or UNKNOWN_ENGINE_STATUS,
         local_maintenance=local_maintenance,
         priority=priority,
+        switchover=broker.switchover,
         global_maintenance=bool(broker.global_maintenance),
         remotes=broker.hosts,
         vm_lease_free=lease.free,

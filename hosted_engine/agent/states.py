@@ -326,6 +326,11 @@ def _engine_down(v: _View) -> _Step:
         return _Step(None, f"engine VM runs on {_host(elsewhere)}")
     if not v.snap.enough_data:
         return _Step(None, "engine VM down; not enough data yet to tell which hosts are alive")
+    request = v.snap.switchover
+    if request is not None and request.to_host == v.snap.host_id:
+        return _Step(S.ENGINE_START, f"{request.describe()}: this host is the target", wait=False)
+    if request is not None and _switchover_target(v) is not None:
+        return _Step(None, f"{request.describe()}: standing back for it")
     best = v.best_score_host
     if best is None:
         return _Step(
@@ -405,11 +410,23 @@ def _engine_starting(v: _View) -> _Step:
     return _Step(S.ENGINE_MAYBE_AWAY, f"engine VM {v.local.vm} while starting", wait=False)
 
 
+def _switchover_target(v: _View) -> RemoteRecord | None:
+    """The live host a due switchover moves the engine to, if it can take it."""
+    request = v.snap.switchover
+    if request is None or request.to_host == v.snap.host_id:
+        return None
+    return next(
+        (r for r in v.snap.alive_remotes if r.host_id == request.to_host and r.score > 0), None
+    )
+
+
 def _engine_up(v: _View) -> _Step:
     if v.local.vm == "down":
         return _Step(S.ENGINE_MAYBE_AWAY, "engine VM down on this host")
     if v.local.vm == "down_unexpected":
         return _Step(S.ENGINE_UNEXPECTEDLY_DOWN, "engine VM died unexpectedly")
+    if v.snap.switchover is not None and _switchover_target(v) is not None:
+        return _Step(S.ENGINE_STOP, f"{v.snap.switchover.describe()}: stopping the VM here")
     if v.best_engine.vm != "up":
         return _Step(S.ENGINE_MAYBE_AWAY, f"engine VM {v.best_engine.vm}, up nowhere", wait=False)
     elsewhere = v.engine_elsewhere

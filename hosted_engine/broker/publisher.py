@@ -31,6 +31,7 @@ from hosted_engine.errors import HostedEngineError, LeaseHeldError
 from hosted_engine.locking.base import Lease, LeaseManager
 from hosted_engine.ratelimit import RateLimitedLog
 from hosted_engine.storage.metadata import PRIORITY_KEY, HostRecord, encode_slot
+from hosted_engine.storage.switchover import Switchover, SwitchoverStore
 from hosted_engine.storage.whiteboard import Scan, Whiteboard
 from hosted_engine.vm.engine_status import UNKNOWN_ENGINE_STATUS, EngineStatus
 
@@ -92,6 +93,7 @@ class StatusPublisher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.engine_watch = EngineWatch()  # failovers and downtime, for the metrics
+        self._switchover: Switchover | None = None
 
     # --- lease --------------------------------------------------------------------------
     def acquire_lease(self) -> None:
@@ -212,7 +214,23 @@ class StatusPublisher:
             self.liveness.observe(now, {h: r.host_ts for h, r in scan.hosts.items()})
         self.health.last_scan_ok = now
         self.engine_watch.observe(now, self._healthy_engine_host(scan, now))
+        self._read_switchover()
         self.probe_vm_lease()
+
+    def _read_switchover(self) -> None:
+        try:
+            request = SwitchoverStore(self.config.ha_dir).read()
+        except HostedEngineError as e:
+            self._limited.warning("switchover", "cannot read the switchover request: %s", e)
+            return
+        with self._lock:
+            self._switchover = request
+
+    def switchover_due(self) -> Switchover | None:
+        """The pending request if it is due now (judged on this host's wall clock)."""
+        with self._lock:
+            request = self._switchover
+        return request if request is not None and request.due(self.clock.time()) else None
 
     def _healthy_engine_host(self, scan: Scan, now: float) -> int | None:
         """The live host whose record says its engine is up and healthy, if any."""

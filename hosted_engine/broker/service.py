@@ -24,6 +24,7 @@ from hosted_engine.errors import (
 from hosted_engine.locking.base import LeaseManager
 from hosted_engine.storage.history import Cause, Event, History, HistoryEntry, start_entry
 from hosted_engine.storage.host_stats import host_status
+from hosted_engine.storage.switchover import SwitchoverStore
 from hosted_engine.storage.whiteboard import Whiteboard
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class BrokerService:
                 HistoryEntry(at, Event.STOPPED, self.config.host_id, why, detail=detail[:500]),
             )
             return "ok"
+        self._switchover_done()
         up_at = self.publisher.engine_watch.last_up_at()
         down_since = None if up_at is None else at - (now - up_at)
         last = history.last()
@@ -148,6 +150,14 @@ class BrokerService:
             return "ok"
         self._append(history, start_entry(at, self.config.host_id, last, {}, down_since))
         return "ok"
+
+    def _switchover_done(self) -> None:
+        """The engine started here: a switchover that targeted us is complete."""
+        store = SwitchoverStore(self.config.ha_dir)
+        request = store.read()
+        if request is not None and request.to_host == self.config.host_id:
+            store.clear(request.id)
+            log.info("%s: done", request.describe())
 
     def _settle_start(
         self, history: History, at: float, last: HistoryEntry, down_since: float | None
@@ -229,6 +239,7 @@ class BrokerService:
             hosts=tuple(hosts),
             monitors=Monitors.from_readings(readings),
             vm_lease=self._vm_lease(now),
+            switchover=self.publisher.switchover_due(),
         )
 
     def get_snapshot(self) -> dict[str, Any]:

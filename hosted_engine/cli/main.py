@@ -8,6 +8,7 @@ every misuse gets one line on stderr and a non-zero exit, never a traceback, and
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -38,6 +39,7 @@ VERBS = (
     "get-all-config",
     "show-vm-definition",
     "history",
+    "switchover",
 )
 # Verbs that take their own arguments: (argparse nargs, metavar).
 VERBS_WITH_ARGS = {
@@ -114,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--type", dest="config_type", help="shared config verbs: the key's type")
     p.add_argument("--force-cleanup", action="store_true", help="--clean-metadata: unclean slot")
     p.add_argument("--host-id", type=int, help="--clean-metadata: the host to forget")
+    p.add_argument("--to-host", type=int, help="--switchover: the host to move the engine to")
+    p.add_argument("--scheduled-at", help="--switchover: when (ISO 8601, e.g. 2026-12-24T02:00Z)")
+    p.add_argument("--note", default="", help="--switchover: why, for the history")
+    p.add_argument("--cancel", action="store_true", help="--switchover: cancel the pending one")
     return p
 
 
@@ -187,6 +193,31 @@ def history(args: argparse.Namespace) -> int:
     return 0
 
 
+def switchover(args: argparse.Namespace) -> int:
+    """``--switchover``: stored, then followed until the engine is healthy on the target
+    (a scheduled one returns at once); every refusal is one line and exit 1."""
+    client = _client(args)
+    if args.cancel:
+        return _say(client.cancel_switchover())
+    when = None if args.scheduled_at is None else _epoch(args.scheduled_at)
+    request = client.switchover(args.to_host, args.note, when)
+    if when is not None:
+        return _say(f"Scheduled the {request.describe()} at {args.scheduled_at}")
+    print(f"Requested the {request.describe()}; waiting for it...", flush=True)
+    took = client.wait_switchover(request)
+    return _say(f"Switchover done: the engine is healthy on host {request.to_host} ({took:.1f} s)")
+
+
+def _epoch(text: str) -> float:
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--scheduled-at must be an ISO 8601 time (got {text[:40]!r})") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # local time, as the admin typed it
+    return moment.timestamp()
+
+
 def check_deployed(args: argparse.Namespace) -> int:
     try:
         deployed = _client(args).is_deployed()
@@ -219,6 +250,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "vm-poweroff": lambda a: _say(_client(a).vm_poweroff()),
     "check-deployed": check_deployed,
     "history": history,
+    "switchover": switchover,
     "check-liveliness": check_liveliness,
     "clean-metadata": lambda a: _say(_client(a).clean_metadata(a.host_id, a.force_cleanup)),
     "reinitialize-lockspace": lambda a: _say(_client(a).reinitialize_lockspace(a.force)),

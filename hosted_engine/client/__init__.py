@@ -12,17 +12,29 @@ from pathlib import Path
 
 from hosted_engine.client.maintenance import MaintenanceClient, MaintenanceMode
 from hosted_engine.client.shared_config import SharedConfigClient
-from hosted_engine.client.status import ClusterStatus, StatusClient
+from hosted_engine.client.status import ClusterStatus
+from hosted_engine.client.switchover import SwitchoverClient, SwitchoverRefusedError
 from hosted_engine.client.vm_control import VmCommandError, VmControlClient
 from hosted_engine.client.vm_definition import VmDefinitionClient
 from hosted_engine.config.host import load_host_config
 from hosted_engine.storage.history import HistoryEntry
 
-__all__ = ["ClusterStatus", "HAClient", "HistoryEntry", "MaintenanceMode", "VmCommandError"]
+__all__ = [
+    "ClusterStatus",
+    "HAClient",
+    "HistoryEntry",
+    "MaintenanceMode",
+    "SwitchoverRefusedError",
+    "VmCommandError",
+]
 
 
 class HAClient(
-    StatusClient, MaintenanceClient, SharedConfigClient, VmDefinitionClient, VmControlClient
+    SwitchoverClient,
+    MaintenanceClient,
+    SharedConfigClient,
+    VmDefinitionClient,
+    VmControlClient,
 ):
     @classmethod
     def from_config(cls, path: str | Path | None = None) -> HAClient:

@@ -44,6 +44,8 @@ from hosted_engine.hostd.contract import (
     RefreshResult,
     SharedConfigChange,
     SharedConfigValue,
+    SwitchoverChange,
+    SwitchoverView,
     VmDefinitionEdit,
     VmDefinitionView,
 )
@@ -192,6 +194,23 @@ def make_app(client: HAClient) -> Starlette:
         entries = await run_in_threadpool(client.history)
         return JSONResponse(HistoryView(tuple(entries)).to_json())
 
+    async def post_switchover(request: Request) -> Response:
+        change = _checked(SwitchoverChange.from_json, await _json(request))
+        try:
+            stored = await run_in_threadpool(
+                client.switchover, change.to_host, change.note, change.scheduled_at, change.by
+            )
+        except UsageError as e:  # refused: the reason, as the CLI says it
+            raise HostApiError(PRECONDITION_FAILED, str(e)) from None
+        return JSONResponse(SwitchoverView(stored).to_json())
+
+    async def delete_switchover(request: Request) -> Response:
+        pending = await run_in_threadpool(client.pending_switchover)
+        if pending is None:
+            raise HostApiError(NOT_FOUND, "No switchover is pending")
+        await run_in_threadpool(client.cancel_switchover)
+        return JSONResponse(SwitchoverView(pending).to_json())
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return error(NOT_FOUND, f"no such path: {request.method} {request.url.path}")
 
@@ -202,6 +221,8 @@ def make_app(client: HAClient) -> Starlette:
     routes = [
         Route(f"{p}/status", guarded(get_status), methods=["GET"]),
         Route(f"{p}/history", guarded(get_history), methods=["GET"]),
+        Route(f"{p}/switchover", guarded(post_switchover), methods=["POST"]),
+        Route(f"{p}/switchover", guarded(delete_switchover), methods=["DELETE"]),
         Route(f"{p}/maintenance/local", guarded(maintenance("local")), methods=["PUT"]),
         Route(f"{p}/maintenance/global", guarded(maintenance("global")), methods=["PUT"]),
         Route(f"{p}/vm-definition", guarded(get_vm), methods=["GET"]),

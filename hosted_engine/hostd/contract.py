@@ -20,6 +20,9 @@ POST      /refresh-config                  :class:`RefreshResult`: the host's ca
                                            now (after an edit made through another host)
 GET       /history                         :class:`HistoryView`: the engine's starts and
                                            stops, oldest first (the same on every host)
+POST      /switchover                      :class:`SwitchoverChange` -> :class:`SwitchoverView`
+                                           (412 with the reason when it is refused)
+DELETE    /switchover                      -> :class:`SwitchoverView` of the cancelled one
 ========  ===============================  =========================================
 """
 
@@ -31,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 from hosted_engine.errors import HostApiError
 from hosted_engine.storage.history import HistoryEntry
+from hosted_engine.storage.switchover import Switchover
 
 CONTRACT_VERSION = 1
 API_PREFIX = "/v1"
@@ -235,6 +239,47 @@ class HistoryView:
 
 
 @dataclass(frozen=True)
+class SwitchoverChange:
+    to_host: int | None = None  # None: the best other host
+    note: str = ""
+    scheduled_at: float | None = None  # epoch; None: now
+    by: str = "manager"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SwitchoverChange:
+        what = "switchover"
+        scheduled = data.get("scheduled_at") if isinstance(data, Mapping) else None
+        if scheduled is not None and (
+            isinstance(scheduled, bool) or not isinstance(scheduled, int | float)
+        ):
+            raise HostApiError(UNPROCESSABLE, f"{what}: scheduled_at must be a number")
+        return cls(
+            to_host=_optional(data, "to_host", int, what),
+            note=_optional(data, "note", str, what) or "",
+            scheduled_at=None if scheduled is None else float(scheduled),
+            by=_optional(data, "by", str, what) or "manager",
+        )
+
+
+@dataclass(frozen=True)
+class SwitchoverView:
+    request: Switchover
+
+    def to_json(self) -> dict[str, Any]:
+        return self.request.to_json()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SwitchoverView:
+        try:
+            return cls(Switchover.from_json(dict(data)))
+        except (ValueError, KeyError, TypeError) as e:
+            raise HostApiError(BAD_ANSWER, f"switchover: not a request ({e})") from None
+
+
+@dataclass(frozen=True)
 class ApiError:
     """The body of every non-2xx answer: one line, the CLI's words where the CLI has them."""
 
@@ -273,5 +318,9 @@ class HostApi(Protocol):
     async def refresh_config(self) -> RefreshResult: ...
 
     async def history(self) -> HistoryView: ...
+
+    async def switchover(self, change: SwitchoverChange) -> SwitchoverView: ...
+
+    async def cancel_switchover(self) -> SwitchoverView: ...
 
     async def aclose(self) -> None: ...

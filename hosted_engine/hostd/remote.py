@@ -27,6 +27,8 @@ from hosted_engine.hostd.contract import (
     RefreshResult,
     SharedConfigChange,
     SharedConfigValue,
+    SwitchoverChange,
+    SwitchoverView,
     VmDefinitionEdit,
     VmDefinitionView,
 )
@@ -127,6 +129,13 @@ class RemoteHostApi:
 
     async def history(self) -> HistoryView:
         return (await self._call("GET", "/history", HistoryView.from_json))[0]
+
+    async def switchover(self, change: SwitchoverChange) -> SwitchoverView:
+        body = change.to_json()
+        return (await self._call("POST", "/switchover", SwitchoverView.from_json, body))[0]
+
+    async def cancel_switchover(self) -> SwitchoverView:
+        return (await self._call("DELETE", "/switchover", SwitchoverView.from_json))[0]
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import re
+import time
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response
 
 from hosted_engine.errors import HostApiError
-from hosted_engine.hostd.contract import EditValue, HostApi, VmDefinitionView
+from hosted_engine.hostd.contract import EditValue, HostApi, SwitchoverChange, VmDefinitionView
 from hosted_engine.manager.deps import State, current_user, state
 from hosted_engine.manager.errors import from_host, one_line
 from hosted_engine.manager.hosts import HostView
@@ -182,6 +185,67 @@ async def history(user: User, st: St, limit: int = 200) -> list[dict[str, Any]]:
         return [e.to_json() for e in await st.hosts.history(limit)]
     except HostApiError as err:
         raise from_host(err) from None
+
+
+@router.post("/switchover")
+async def switchover(
+    user: User, st: St, response: Response, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Move the engine on purpose: 200 once it is healthy on the target, 202 when
+    scheduled, 412 with the reason when refused (``hosted-engine --switchover``)."""
+    to_host, note, when = body.get("to_host"), body.get("note", ""), body.get("scheduled_at")
+    if to_host is not None and (isinstance(to_host, bool) or not isinstance(to_host, int)):
+        raise HTTPException(422, "to_host must be a host id")
+    if not isinstance(note, str) or (when is not None and not isinstance(when, str)):
+        raise HTTPException(422, "note and scheduled_at (ISO 8601) must be strings")
+    scheduled = None if when is None else _epoch(when)
+    change = SwitchoverChange(to_host, note, scheduled, by=user)
+    try:
+        view = await st.hosts.on_any(lambda api: api.switchover(change))
+    except HostApiError as err:
+        st.db.audit(user, "switchover", "engine VM", f"refused: {one_line(str(err))}")
+        raise from_host(err) from None
+    request = view.request
+    st.db.audit(user, "switchover", "engine VM", request.describe())
+    st.db.add_event("switchover", user, request.describe())
+    if scheduled is not None:
+        response.status_code = 202
+        return {"scheduled": True, **request.to_json()}
+    await _until_engine_on(st, request.to_host, request.deadline)
+    return {"done": True, **request.to_json()}
+
+
+async def _until_engine_on(st: State, host_id: int, deadline: float) -> None:
+    while time.time() < deadline:
+        st.hosts.forget_round()
+        for v in await st.hosts.views():
+            status = v.status
+            if v.row.id != host_id or status is None or not status.engine_vm_here:
+                continue
+            if (status.engine_status or {}).get("health") == "good":
+                return
+        await asyncio.sleep(0.5)
+    raise HTTPException(504, f"the engine is not healthy on host {host_id} yet")
+
+
+@router.delete("/switchover")
+async def cancel_switchover(user: User, st: St) -> dict[str, Any]:
+    try:
+        view = await st.hosts.on_any(lambda api: api.cancel_switchover())
+    except HostApiError as err:
+        raise from_host(err) from None
+    st.db.audit(user, "switchover", "engine VM", f"cancelled: {view.request.describe()}")
+    return {"cancelled": True, **view.request.to_json()}
+
+
+def _epoch(text: str) -> float:
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, "scheduled_at must be an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
 
 
 def _check_names(config_type: str, key: str) -> None:

@@ -354,3 +354,39 @@ def test_the_priority_survives_the_broker_contract() -> None:
     older = record.to_json()
     del older["priority"]  # a broker of an earlier version
     assert RemoteRecord.from_json(older, ("hosts",)).priority == 0
+
+
+# --- a switchover moves the engine on purpose ----------------------------------------------
+
+
+def _request(to_host: int) -> object:
+    from hosted_engine.storage.switchover import Switchover
+
+    return Switchover(to_host, "admin", "patching", 1.0, None, 10.0**10, "id-1")
+
+
+def test_the_engine_host_stops_for_a_switchover_to_a_live_host() -> None:
+    up = snap(remote(2, score=3400), local_engine=UP_GOOD, switchover=_request(2))
+    decision = step(S.ENGINE_UP, up)
+    assert decision.state.name is S.ENGINE_STOP
+    assert "switchover to host 2 by admin: patching" in decision.reason
+
+
+def test_a_switchover_to_a_host_that_cannot_take_it_moves_nothing() -> None:
+    for target in (remote(2, alive=False), remote(2, score=0)):
+        up = snap(target, local_engine=UP_GOOD, switchover=_request(2))
+        assert step(S.ENGINE_UP, up).state.name is S.ENGINE_UP
+
+
+def test_the_target_starts_and_the_others_stand_back() -> None:
+    target = snap(remote(1, score=3400), host_id=2, switchover=_request(2))
+    assert step(S.ENGINE_DOWN, target).state.name is S.ENGINE_START
+    # host 3 scores better than the target, but the admin chose host 2
+    other = snap(remote(2, score=2000), host_id=3, switchover=_request(2))
+    decision = step(S.ENGINE_DOWN, other)
+    assert decision.state.name is S.ENGINE_DOWN and "standing back" in decision.reason
+
+
+def test_the_target_waits_until_the_engine_is_down_on_the_old_host() -> None:
+    waiting = snap(remote(1, engine=UP_GOOD), host_id=2, switchover=_request(2))
+    assert step(S.ENGINE_DOWN, waiting).state.name is S.ENGINE_DOWN

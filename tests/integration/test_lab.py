@@ -347,3 +347,42 @@ def test_the_higher_priority_host_gets_the_engine(lab: Lab, sampler: VmSampler) 
         cli(lab, favourite, "--set-shared-config", "ha_priority", "0", "--type=he_local")
         lab.stop_host(favourite)
         lab.start_host(favourite)
+
+
+def test_switchover_to_a_chosen_host_and_its_refusals(lab: Lab, sampler: VmSampler) -> None:
+    wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    wait_for(lambda: seen_healthy_everywhere(lab, runner), 30, "the engine seen healthy everywhere")
+    target = next(h for h in range(1, 4) if h != runner)
+    for args, words in (
+        (["--to-host", str(runner)], f"the engine already runs on host {runner}"),
+        (["--to-host", "9"], "no host 9 has published its status"),
+        (["--scheduled-at", "not-a-time"], "--scheduled-at must be an ISO 8601 time"),
+    ):
+        refused = cli(lab, target, "--switchover", *args)
+        assert refused.returncode == 1 and words in refused.stderr, refused.stderr
+    # one pending at a time; a scheduled one can be cancelled
+    later = cli(lab, target, "--switchover", "--scheduled-at", "2099-01-01T00:00:00Z")
+    assert later.returncode == 0 and "Scheduled the switchover" in later.stdout, later.stderr
+    again = cli(lab, target, "--switchover")
+    assert again.returncode == 1 and "another one is pending" in again.stderr
+    assert "Cancelled" in cli(lab, target, "--switchover", "--cancel").stdout
+    assert cli(lab, target, "--switchover", "--cancel").returncode == 1
+    # the real one: the engine's host stops the VM, the target starts it
+    done = cli(lab, target, "--switchover", "--to-host", str(target), "--note", "kernel update")
+    assert done.returncode == 0, done.stderr
+    assert f"Switchover done: the engine is healthy on host {target}" in done.stdout
+    assert lab.engine_host() == target
+    history = json.loads(cli(lab, target, "--history", "--json").stdout)
+    stop, start = history[-2], history[-1]
+    assert (stop["event"], stop["host_id"], stop["cause"]) == ("stopped", runner, "switchover")
+    assert "kernel update" in stop["detail"]
+    assert (start["event"], start["host_id"], start["cause"]) == ("started", target, "switchover")
+    assert start["from_host"] == runner
+    # global maintenance refuses it
+    assert cli(lab, 1, "--set-maintenance", "--mode=global").returncode == 0
+    wait_for(
+        lambda: "global maintenance is on" in cli(lab, 1, "--switchover").stderr,
+        30,
+        "a refusal in global maintenance",
+    )

@@ -11,6 +11,7 @@ from typing import Any
 
 from hosted_engine.errors import HostApiError
 from hosted_engine.hostd.contract import (
+    PRECONDITION_FAILED,
     UNREACHABLE,
     EditValue,
     HaStatus,
@@ -18,10 +19,13 @@ from hosted_engine.hostd.contract import (
     HostStatus,
     RefreshResult,
     SharedConfigValue,
+    SwitchoverChange,
+    SwitchoverView,
     VmDefinitionView,
 )
 from hosted_engine.manager.db import HostRow
 from hosted_engine.storage.history import HistoryEntry
+from hosted_engine.storage.switchover import Switchover
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Cluster:
     shared: dict[tuple[str, str], str] = field(default_factory=lambda: {("he_shared", "a"): "1"})
     calls: list[tuple[int, str]] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
+    pending: Switchover | None = None
 
     def etag(self) -> str:
         return hashlib.sha256(json.dumps(self.definition, sort_keys=True).encode()).hexdigest()[:16]
@@ -69,9 +74,8 @@ class FakeHostApi:
         state = (
             "LocalMaintenance" if ha.local_maintenance else ("EngineUp" if here else "EngineDown")
         )
-        return HostStatus(
-            i, self.row.name, ha, state, here, {"vm": "up" if here else "down"}, 1.5, False
-        )
+        engine = {"vm": "up", "health": "good"} if here else {"vm": "down", "health": "bad"}
+        return HostStatus(i, self.row.name, ha, state, here, engine, 1.5, False)
 
     async def status(self) -> HostStatus:
         await self._enter("status")
@@ -122,6 +126,26 @@ class FakeHostApi:
     async def history(self) -> HistoryView:
         await self._enter("history")
         return HistoryView(tuple(self.cluster.history))
+
+    async def switchover(self, change: SwitchoverChange) -> SwitchoverView:
+        """Done at once unless scheduled; a target that is the engine's host is refused."""
+        await self._enter("switchover")
+        target = change.to_host or next(h for h in (1, 2, 3) if h != self.cluster.engine_host)
+        if target == self.cluster.engine_host or self.cluster.pending is not None:
+            raise HostApiError(PRECONDITION_FAILED, "Switchover refused: no")
+        request = Switchover(target, change.by, change.note, 1.0, change.scheduled_at, 1e12, "x")
+        if change.scheduled_at is None:
+            self.cluster.engine_host = target
+        else:
+            self.cluster.pending = request
+        return SwitchoverView(request)
+
+    async def cancel_switchover(self) -> SwitchoverView:
+        await self._enter("cancel")
+        if self.cluster.pending is None:
+            raise HostApiError(404, "No switchover is pending")
+        request, self.cluster.pending = self.cluster.pending, None
+        return SwitchoverView(request)
 
     async def aclose(self) -> None:
         return None

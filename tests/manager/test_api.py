@@ -41,6 +41,8 @@ async def test_health_500_when_db_is_gone(env: Env) -> None:
         ("DELETE", "/api/vms/vm-1"),
         ("GET", "/api/events"),
         ("GET", "/api/history"),
+        ("POST", "/api/switchover"),
+        ("DELETE", "/api/switchover"),
         ("GET", "/api/shared-config/he_shared/a"),
         ("PUT", "/api/shared-config/he_shared/a"),
         ("DELETE", "/api/storagedomains/sd1"),
@@ -254,6 +256,23 @@ async def test_history_endpoint_newest_first_from_any_host(env: Env) -> None:
     env.cluster.dead.update({2, 3})
     r = await env.client.get("/api/history", auth=env.auth)
     assert r.status_code == 503
+
+
+async def test_switchover_done_scheduled_refused_and_cancelled(env: Env) -> None:
+    r = await env.client.post("/api/switchover", json={"to_host": 2, "note": "n"}, auth=env.auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["done"] is True and r.json()["to_host"] == 2 and env.cluster.engine_host == 2
+    r = await env.client.post("/api/switchover", json={"to_host": 2}, auth=env.auth)
+    assert r.status_code == 412 and "Switchover refused" in r.json()["detail"]
+    later = {"to_host": 3, "scheduled_at": "2099-01-01T00:00:00Z"}
+    r = await env.client.post("/api/switchover", json=later, auth=env.auth)
+    assert r.status_code == 202 and r.json()["scheduled"] is True
+    r = await env.client.delete("/api/switchover", auth=env.auth)
+    assert r.status_code == 200 and r.json()["cancelled"] is True
+    assert (await env.client.delete("/api/switchover", auth=env.auth)).status_code == 404
+    for bad in ({"to_host": "two"}, {"scheduled_at": "soon"}, {"note": 5}):
+        r = await env.client.post("/api/switchover", json=bad, auth=env.auth)
+        assert r.status_code == 422, bad
 
 
 async def test_openapi_docs(env: Env) -> None:
