@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduled-at", help="--switchover: when (ISO 8601, e.g. 2026-12-24T02:00Z)")
     p.add_argument("--note", default="", help="--switchover: why, for the history")
     p.add_argument("--cancel", action="store_true", help="--switchover: cancel the pending one")
+    p.add_argument(
+        "--move-engine",
+        action="store_true",
+        help="--set-maintenance --mode=local: move the engine to another host first",
+    )
     return p
 
 
@@ -166,8 +171,26 @@ def set_maintenance(args: argparse.Namespace) -> int:
         raise CliError("You must specify a maintenance mode with --mode")
     if args.mode not in ("global", "local", "none"):
         raise CliError(f"Invalid value '{args.mode}' for --mode")
-    _client(args).set_maintenance(args.mode)
+    client = _client(args)
+    if args.move_engine:
+        if args.mode != "local":
+            raise CliError("--move-engine goes with --mode=local")
+        _move_engine_away(client)
+    client.set_maintenance(args.mode)
     return 0
+
+
+def _move_engine_away(client: HAClient) -> None:
+    """What oVirt does by migrating the VM away: a switchover first, when the engine
+    runs here, then the maintenance."""
+    from hosted_engine.vm.base import VmState
+
+    if client.local_vm_status().state is VmState.DOWN:
+        return
+    note = f"local maintenance of host {client.config.host_id}"
+    request = client.switchover(None, note)
+    print(f"Moving the engine away first: {request.describe()}...", flush=True)
+    client.wait_switchover(request)
 
 
 def _with_client(

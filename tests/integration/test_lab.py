@@ -379,6 +379,15 @@ def test_switchover_to_a_chosen_host_and_its_refusals(lab: Lab, sampler: VmSampl
     assert "kernel update" in stop["detail"]
     assert (start["event"], start["host_id"], start["cause"]) == ("started", target, "switchover")
     assert start["from_host"] == runner
+    # local maintenance on the engine's host, moving the engine first
+    moved = cli(lab, target, "--set-maintenance", "--mode=local", "--move-engine")
+    assert moved.returncode == 0, moved.stderr
+    assert lab.engine_host() not in (None, target)
+    wait_for(lambda: host_states(lab)[target]["state"] == "LocalMaintenance", 30, "maintenance")
+    assert (
+        "local maintenance of host"
+        in json.loads(cli(lab, target, "--history", "--json").stdout)[-2]["detail"]
+    )
     # global maintenance refuses it
     assert cli(lab, 1, "--set-maintenance", "--mode=global").returncode == 0
     wait_for(
