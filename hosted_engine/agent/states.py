@@ -373,12 +373,18 @@ def free_lease_deferral(timing: Timing) -> float:
     The lease was freed for every standby at once, and each one's pause ends on it
     (``wakeup.py``), so the better host decides within a lease poll of us and, if it
     starts, holds the lease a second or so later; half a loop covers that with room to
-    spare (5 s loop: 2.5 s). A better host that only wakes on its loop may miss it: then
-    both start and the lease picks one, which costs a start attempt that loses
-    (LeaseHeld: no penalty); waiting a whole loop or more costs failover time with no
-    engine anywhere. The decision that stands back asks to be rechecked after this long.
+    spare (5 s loop: 2.5 s), and it is never less than :data:`START_HOLDS_LEASE_WITHIN`
+    (the fast profile's half loop, 0.25 s, is shorter than a start on a busy machine, and
+    the better host, the higher ``ha_priority`` one too, would then lose a race it had
+    won). A better host that only wakes on its loop may miss it: then both start and the
+    lease picks one, which costs a start attempt that loses (LeaseHeld: no penalty);
+    waiting a whole loop or more costs failover time with no engine anywhere. The
+    decision that stands back asks to be rechecked after this long.
     """
-    return timing.loop_period / 2
+    return max(timing.loop_period / 2, START_HOLDS_LEASE_WITHIN)
+
+
+START_HOLDS_LEASE_WITHIN = 1.5  # seconds from a start's decision to its VM holding the lease
 
 
 def _deferred_since(v: _View, step: _Step) -> float | None:
