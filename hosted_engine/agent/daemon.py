@@ -59,7 +59,6 @@ _STOP_CAUSES = {
     StateName.ENGINE_STARTING: Cause.BAD_HEALTH,  # it never came up healthy
     StateName.ENGINE_UP: Cause.PREEMPTION,  # a better host (or engine) elsewhere
 }
-_STOPPING = frozenset({StateName.ENGINE_STOP, StateName.ENGINE_FORCE_STOP})
 
 
 class Agent:
@@ -195,8 +194,10 @@ class Agent:
         return decision.wait
 
     def _record_history(self, previous: StateName, decision: Decision, snap: Snapshot) -> None:
-        """A start we made, and a stop we made once the VM is down, go into the shared
-        history; why we stopped is the state that led to EngineStop."""
+        """A start we made, and a stop we asked for, go into the shared history; why we
+        stopped is the state that led to EngineStop. The stop is recorded when it is
+        asked for, before the VM is down, so that it is in the history before another
+        host can start the engine (its entry is told from ours)."""
         event: str | None = None
         cause: Cause | None = None
         now = self.state.name
@@ -209,7 +210,7 @@ class Agent:
             else:
                 self._stop_cause = _STOP_CAUSES.get(previous)
                 self._stop_reason = decision.reason
-        elif previous in _STOPPING and now not in _STOPPING and self._stop_cause is not None:
+        elif decision.action is Action.STOP_VM and self.state.stop_requested and self._stop_cause:
             event, cause = "stopped", self._stop_cause
             self._stop_cause = None
         if event is None:

@@ -49,7 +49,8 @@ class SwitchoverClient(StatusClient):
     def plan_switchover(self, to_host: int | None = None) -> tuple[int, int]:
         """``(engine host, target)``, or SwitchoverRefusedError saying why not."""
         status = self.get_status()
-        if status.global_maintenance:
+        # from storage, not the broker's last read: it may have been set a moment ago
+        if self._whiteboard().read_global().maintenance:
             raise SwitchoverRefusedError("Switchover refused: global maintenance is on")
         hosts = status.hosts
         live = {h: r for h, r in hosts.items() if r.get("live-data", True)}

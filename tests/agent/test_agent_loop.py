@@ -272,7 +272,7 @@ def test_a_start_goes_into_the_history_once() -> None:
     assert rig.broker.history == [("started", None)]
 
 
-def test_a_stop_goes_into_the_history_with_its_cause_once_the_vm_is_down() -> None:
+def test_a_stop_goes_into_the_history_with_its_cause_when_asked_for() -> None:
     """Outranked by 800 points for the whole grace: EngineStop, then the VM is down."""
     rig = Rig()
     for _ in range(5):
