@@ -8,7 +8,6 @@ every misuse gets one line on stderr and a non-zero exit, never a traceback, and
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ from hosted_engine.cli.vm_status import (
     render_text,
 )
 from hosted_engine.client import ClusterStatus, HAClient
+from hosted_engine.client.switchover import parse_when
 from hosted_engine.errors import HostedEngineError, NotDeployedError
 
 VERBS = (
@@ -233,12 +233,9 @@ def switchover(args: argparse.Namespace) -> int:
 
 def _epoch(text: str) -> float:
     try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_when(text)  # without a zone: local time, as the admin typed it
     except ValueError:
         raise CliError(f"--scheduled-at must be an ISO 8601 time (got {text[:40]!r})") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()  # local time, as the admin typed it
-    return moment.timestamp()
 
 
 def check_deployed(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ stand back, and the target starts it.
 
 from __future__ import annotations
 
+import datetime
 import getpass
 import time
 from collections.abc import Mapping
@@ -22,6 +23,15 @@ from hosted_engine.storage.metadata import PRIORITY_KEY, extra_value
 from hosted_engine.storage.switchover import Switchover, SwitchoverStore
 
 RESTART_MARGIN = 800  # the agent's restart_threshold_score
+
+
+def parse_when(text: str, *, naive_is_utc: bool = False) -> float:
+    """An ISO 8601 time (``2026-12-24T02:00Z``) as epoch seconds; without a zone it is
+    local time (or UTC). ValueError when it is not one."""
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC) if naive_is_utc else moment.astimezone()
+    return moment.timestamp()
 
 
 class SwitchoverRefusedError(UsageError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import re
 import time
 from collections.abc import Mapping
@@ -11,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response
 
+from hosted_engine.client.switchover import parse_when
 from hosted_engine.errors import HostApiError
 from hosted_engine.hostd.contract import EditValue, HostApi, SwitchoverChange, VmDefinitionView
 from hosted_engine.manager.deps import State, current_user, state
@@ -240,12 +240,9 @@ async def cancel_switchover(user: User, st: St) -> dict[str, Any]:
 
 def _epoch(text: str) -> float:
     try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_when(text, naive_is_utc=True)
     except ValueError:
         raise HTTPException(422, "scheduled_at must be an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment.timestamp()
 
 
 def _check_names(config_type: str, key: str) -> None:
