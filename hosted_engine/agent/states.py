@@ -301,7 +301,9 @@ def _metadata(state: AgentState, now: float, timing: Timing) -> dict[str, str]:
 
 
 def _host(r: RemoteRecord) -> str:
-    return f"{r.hostname} (id {r.host_id})"
+    """A host as reasons name it: one line whatever the record's hostname holds."""
+    name = "".join(c if c.isprintable() else "?" for c in r.hostname)
+    return f"{name} (id {r.host_id})"
 
 
 # --- the states' behaviour (the 1.3 table's "Behaviour / transitions" column) ---------------

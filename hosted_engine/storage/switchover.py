@@ -46,8 +46,10 @@ class Switchover:
         return now >= self.deadline
 
     def describe(self) -> str:
+        """One line (the file is on shared storage: anything may have written it)."""
         note = f": {self.note}" if self.note else ""
-        return f"switchover to host {self.to_host} by {self.by}{note}"
+        text = f"switchover to host {self.to_host} by {self.by}{note}"
+        return "".join(c if c.isprintable() else "?" for c in text)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -390,3 +390,9 @@ def test_the_target_starts_and_the_others_stand_back() -> None:
 def test_the_target_waits_until_the_engine_is_down_on_the_old_host() -> None:
     waiting = snap(remote(1, engine=UP_GOOD), host_id=2, switchover=_request(2))
     assert step(S.ENGINE_DOWN, waiting).state.name is S.ENGINE_DOWN
+
+
+def test_a_hostname_with_a_newline_keeps_the_reason_on_one_line() -> None:
+    """Found by the property test: a record's hostname is whatever its writer put there."""
+    decision = step(S.ENGINE_DOWN, snap(remote(2, hostname="\n", engine=UP_GOOD)))
+    assert decision.reason == "engine VM runs on ? (id 2)"
