@@ -35,6 +35,7 @@ class EngineWatch:
     """
 
     failovers: int = 0
+    switchovers: int = 0  # switchovers that ended with the engine started here
     _downtime: float = 0.0
     _runner: int | None = None  # the host with a healthy engine at the last scan
     _last_runner: int | None = None  # the last host ever seen with one
@@ -161,6 +162,11 @@ class BrokerCollector(Collector):
         )
         failovers.add_metric([], s.watch.failovers)
         yield failovers
+        switchovers = CounterMetricFamily(
+            PREFIX + "switchovers", "Switchovers that ended with the engine started on this host."
+        )
+        switchovers.add_metric([], s.watch.switchovers)
+        yield switchovers
         downtime = CounterMetricFamily(
             PREFIX + "engine_downtime_seconds",
             "Seconds with no live host reporting a healthy engine, seen here.",

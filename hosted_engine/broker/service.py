@@ -181,6 +181,8 @@ class BrokerService:
 
     def _append(self, history: History, entry: HistoryEntry) -> None:
         history.append(entry)
+        if entry.event is Event.STARTED and entry.cause is Cause.SWITCHOVER:
+            self.publisher.engine_watch.switchovers += 1
         log.info("history: %s", entry.to_json())
         self._notify(HISTORY, entry.summary(), self.config.hostname)
 

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from hosted_engine.files import keyvalue
@@ -276,7 +277,6 @@ def test_frozen_engine_host_is_stale_but_its_vm_is_never_doubled(
 
 def test_every_broker_serves_its_metrics(lab: Lab, sampler: VmSampler) -> None:
     """Scraped over HTTP and read with prometheus-client's own parser."""
-    import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
     wait_for(lambda: engine_healthy(lab.manifest.engine_url), 30, "a healthy engine")
@@ -379,6 +379,9 @@ def test_switchover_to_a_chosen_host_and_its_refusals(lab: Lab, sampler: VmSampl
     assert "kernel update" in stop["detail"]
     assert (start["event"], start["host_id"], start["cause"]) == ("started", target, "switchover")
     assert start["from_host"] == runner
+    metrics_url = lab.manifest.metrics_url(target)
+    assert metrics_url is not None
+    assert "hosted_engine_switchovers_total 1.0" in httpx.get(metrics_url, timeout=5).text
     # local maintenance on the engine's host, moving the engine first
     moved = cli(lab, target, "--set-maintenance", "--mode=local", "--move-engine")
     assert moved.returncode == 0, moved.stderr
