@@ -19,7 +19,7 @@ from typing import Any
 
 from hosted_engine.client.status import StatusClient
 from hosted_engine.errors import UsageError
-from hosted_engine.storage.metadata import PRIORITY_KEY, extra_value
+from hosted_engine.storage.metadata import priority_from_extra
 from hosted_engine.storage.switchover import Switchover, SwitchoverStore
 
 RESTART_MARGIN = 800  # the agent's restart_threshold_score
@@ -46,8 +46,7 @@ def _healthy(record: Mapping[str, Any]) -> bool:
 
 
 def _priority(record: Mapping[str, Any]) -> int:
-    raw = extra_value(str(record.get("extra", "")), PRIORITY_KEY) or "0"
-    return int(raw) if raw.isascii() and raw.isdigit() else 0
+    return priority_from_extra(str(record.get("extra", "")))
 
 
 class SwitchoverClient(StatusClient):

@@ -514,7 +514,7 @@ class SanlockLeaseManager:
         self, vm_id: str, host_id: int, hostname: str | None = None
     ) -> SanlockVmLease:
         self._format_resource(vm_id)
-        owner = self._owner(vm_id)
+        owner = self.vm_lease_holder(vm_id)
         if owner is not None:  # never wait inside acquire while sanlock judges the owner
             raise LeaseHeldError(
                 f"the engine VM lease is held by {owner.describe()}", holder=owner.describe()
@@ -528,7 +528,7 @@ class SanlockLeaseManager:
         except BaseException as e:
             os.close(fd)
             if _is(e, ACQUIRE_HELD, errno.EBUSY):  # EBUSY: another acquire still waits
-                holder = self._owner(vm_id)
+                holder = self.vm_lease_holder(vm_id)
                 who = holder.describe() if holder else None
                 raise LeaseHeldError(
                     f"the engine VM lease is held by {who or 'another host'}", holder=who
@@ -547,7 +547,7 @@ class SanlockLeaseManager:
             raise
         return SanlockVmLease(self, vm_id, fd)
 
-    def _owner(self, vm_id: str) -> LeaseHolder | None:
+    def vm_lease_holder(self, vm_id: str) -> LeaseHolder | None:
         """The resource's owner on disk, unless sanlock says that owner is gone: its delta
         lease dead, or it rejoined since (a newer generation frees the old one's leases)."""
         if self._blank(self.vm_path(vm_id)):
@@ -565,9 +565,6 @@ class SanlockLeaseManager:
                 continue
             return LeaseHolder(host_id=host_id)
         return None
-
-    def vm_lease_holder(self, vm_id: str) -> LeaseHolder | None:
-        return self._owner(vm_id)
 
     def reinitialize(self) -> None:
         """sanlock's init of the lockspace: every delta lease is wiped."""

@@ -71,6 +71,13 @@ def extra_value(extra: str, wanted: str) -> str | None:
     return None
 
 
+def priority_from_extra(extra: str) -> int:
+    """A host's ``ha_priority`` from its record's text (0 when it publishes none, or a
+    malformed one)."""
+    raw = extra_value(extra, PRIORITY_KEY) or "0"
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else 0
+
+
 def state_from_extra(extra: str) -> str | None:
     """The agent's state name from the ``state=`` line of a record's human text."""
     return extra_value(extra, "state")
@@ -106,9 +113,7 @@ class HostRecord:
 
     @property
     def priority(self) -> int:
-        """The host's ``ha_priority`` (0 when it publishes none, or a malformed one)."""
-        raw = extra_value(self.extra, PRIORITY_KEY) or "0"
-        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 4 else 0
+        return priority_from_extra(self.extra)
 
 
 # --- host slots: encoding -------------------------------------------------------------------
