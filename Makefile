@@ -68,8 +68,15 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# The slow tests mostly wait on long real timers: they run beside the rest, and their
+# report follows the main one.
 unit: venv system-deps
-	$(BIN)/pytest -q -p no:cacheprovider --durations=25
+	@slow_log=$$(mktemp); \
+	$(BIN)/pytest -q -p no:cacheprovider -m slow --durations=5 >"$$slow_log" 2>&1 & slow=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider -m "not slow" --durations=25; main=$$?; \
+	wait $$slow; slow_rc=$$?; \
+	echo "== slow tests (run beside the others): exit $$slow_rc"; cat "$$slow_log"; rm -f "$$slow_log"; \
+	test $$main -eq 0 && test $$slow_rc -eq 0
 
 test: venv system-deps lint typecheck unit
 

@@ -210,7 +210,10 @@ class Agent:
             else:
                 self._stop_cause = _STOP_CAUSES.get(previous)
                 self._stop_reason = decision.reason
-        elif decision.action is Action.STOP_VM and self.state.stop_requested and self._stop_cause:
+        elif self._stop_cause and (
+            (decision.action is Action.STOP_VM and self.state.stop_requested)
+            or decision.action is Action.POWEROFF_VM  # a paused or hung VM gets no shutdown
+        ):
             event, cause = "stopped", self._stop_cause
             self._stop_cause = None
         if event is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import random
 import signal
 import sys
 import time
@@ -14,6 +16,8 @@ from typing import NoReturn
 
 from hosted_engine.errors import HostedEngineError, UsageError
 from hosted_engine.files.faults import FaultMode, FaultPoint
+from hosted_engine.lab.chaos import run_chaos, write_report
+from hosted_engine.lab.chaos_faults import FaultKind, parse_kinds
 from hosted_engine.lab.cluster import Lab
 from hosted_engine.lab.layout import ENGINES
 from hosted_engine.lab.view import render
@@ -70,8 +74,43 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("id", type=int, help="host id")
     fault.add_argument("point", choices=[p.value for p in FaultPoint])
     fault.add_argument("mode", choices=[*(m.value for m in FaultMode), "clear"])
+    chaos = with_dir("chaos", "inject random faults into a running lab and report the damage")
+    chaos.add_argument("--minutes", type=_minutes, required=True, help="how long to inject")
+    chaos.add_argument("--seed", type=int, default=None, help="repeat a run's fault plan")
+    chaos.add_argument(
+        "--faults",
+        type=parse_kinds,
+        default=tuple(FaultKind),
+        help=f"comma-separated kinds (default all: {','.join(k.value for k in FaultKind)})",
+    )
+    chaos.add_argument("--json", metavar="FILE", help="also write the report as JSON (-: stdout)")
     with_dir("down", "stop everything of the lab")
     return p
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= 7 * 24 * 60):
+        raise argparse.ArgumentTypeError(f"want minutes between 0 and 10080, not {text!r:.40}")
+    return value
+
+
+def _chaos(lab: Lab, args: argparse.Namespace) -> int:
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    kinds = ", ".join(k.value for k in args.faults)
+    print(f"chaos for {args.minutes:g} min, seed {seed}: {kinds}", flush=True)
+    report = run_chaos(lab, args.minutes, seed, args.faults, lambda t: print(t, flush=True))
+    print("\n" + report.render(), flush=True)
+    if args.json:
+        write_report(report, args.json)
+    return 0 if report.ok else 1
 
 
 def _watch(lab: Lab) -> None:
@@ -131,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "down":
             lab.down()
             return 0
+        if args.command == "chaos":
+            return _chaos(lab, args)
         if args.command == "fault":
             mode = None if args.mode == "clear" else FaultMode(args.mode)
             lab.set_fault(args.id, FaultPoint(args.point), mode)

@@ -27,6 +27,7 @@ from hosted_engine.locking import MemoryLeaseManager
 from hosted_engine.vm.definition import VmDefinition
 from hosted_engine.vm.fake import FakeVmBackend
 
+from .builders import PAUSED
 from .fakes import UP, FakeBroker, remote
 
 S = StateName
@@ -287,3 +288,23 @@ def test_a_stop_goes_into_the_history_with_its_cause_when_asked_for() -> None:
             break
     assert "EngineStop" in rig.states()
     assert rig.broker.history == [("started", None), ("stopped", "preemption")]
+
+
+def test_a_frozen_engine_powered_off_for_bad_health_is_in_the_history() -> None:
+    """A paused (SIGSTOPped) engine fails its health check; after the bad-health timeout
+    EngineStop finds it paused and powers it off without a graceful shutdown. Found by
+    the chaos run: the stop was missing from the history."""
+    rig = Rig()
+    for _ in range(5):
+        rig.agent.step()
+    assert rig.states()[-1] == "EngineUp"
+    rig.backend.pause()
+    rig.broker.monitor_values = {"engine_health": PAUSED}
+    for _ in range(100):
+        rig.agent.step()
+        rig.clock.advance(rig.agent.timing.loop_period)
+        if not rig.backend.running:
+            break
+    assert "EngineForceStop" in rig.states() or "EngineStop" in rig.states()
+    assert not rig.backend.running
+    assert rig.broker.history == [("started", None), ("stopped", "bad health")]

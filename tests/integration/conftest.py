@@ -81,6 +81,15 @@ class VmSampler:
 BOTH_LEASE_BACKENDS = pytest.mark.parametrize("lab", ["fcntl", "sanlock"], indirect=True)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``slow_with_sanlock`` tests are ``slow`` in their sanlock variant only."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        sanlock = callspec is not None and callspec.params.get("lab") == "sanlock"
+        if sanlock and item.get_closest_marker("slow_with_sanlock"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Lab]:
     """fcntl leases unless the module runs its tests with both (``BOTH_LEASE_BACKENDS``)."""

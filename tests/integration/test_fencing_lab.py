@@ -32,6 +32,7 @@ def engine_elsewhere(lab: Lab, away_from: int) -> int | None:
     return host
 
 
+@pytest.mark.slow_with_sanlock
 def test_frozen_engine_host_is_reset_and_the_engine_moves(lab: Lab, sampler: VmSampler) -> None:
     runner = wait_for(lab.engine_host, 30, "an engine host")
     old_vm = {p.pid for p in lab.engine_vms()}

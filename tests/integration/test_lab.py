@@ -73,6 +73,7 @@ def seen_healthy_everywhere(lab: Lab, runner: int) -> bool:
     return True
 
 
+@pytest.mark.slow_with_sanlock
 def test_killed_engine_host_fails_over(lab: Lab, sampler: VmSampler) -> None:
     old = wait_for(lab.engine_host, 30, "an engine host")
     wait_for(lambda: seen_healthy_everywhere(lab, old), 30, "the engine seen healthy everywhere")
