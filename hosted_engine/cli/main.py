@@ -181,16 +181,10 @@ def set_maintenance(args: argparse.Namespace) -> int:
 
 
 def _move_engine_away(client: HAClient) -> None:
-    """What oVirt does by migrating the VM away: a switchover first, when the engine
-    runs here, then the maintenance."""
-    from hosted_engine.vm.base import VmState
-
-    if client.local_vm_status().state is VmState.DOWN:
-        return
-    note = f"local maintenance of host {client.config.host_id}"
-    request = client.switchover(None, note)
-    print(f"Moving the engine away first: {request.describe()}...", flush=True)
-    client.wait_switchover(request)
+    request = client.move_engine_away()
+    if request is not None:
+        print(f"Moving the engine away first: {request.describe()}...", flush=True)
+        client.wait_switchover(request)
 
 
 def _with_client(

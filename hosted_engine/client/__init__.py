@@ -18,12 +18,14 @@ from hosted_engine.client.vm_control import VmCommandError, VmControlClient
 from hosted_engine.client.vm_definition import VmDefinitionClient
 from hosted_engine.config.host import load_host_config
 from hosted_engine.storage.history import HistoryEntry
+from hosted_engine.storage.switchover import Switchover
 
 __all__ = [
     "ClusterStatus",
     "HAClient",
     "HistoryEntry",
     "MaintenanceMode",
+    "Switchover",
     "SwitchoverRefusedError",
     "VmCommandError",
 ]

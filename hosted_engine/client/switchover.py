@@ -129,6 +129,17 @@ class SwitchoverClient(StatusClient):
         )
         return SwitchoverStore(self.config.ha_dir).create(request, now)
 
+    def move_engine_away(self, by: str | None = None, note: str = "") -> Switchover | None:
+        """Before local maintenance of this host: a switchover to the best other host when
+        the engine runs here (what oVirt does by migrating the VM away), None when it does
+        not. Wait for it with :meth:`wait_switchover`."""
+        from hosted_engine.vm.base import VmState
+
+        if self.backend.status().state is VmState.DOWN:
+            return None
+        note = note or f"local maintenance of host {self.config.host_id}"
+        return self.switchover(None, note, by=by)
+
     def pending_switchover(self) -> Switchover | None:
         request = SwitchoverStore(self.config.ha_dir).read()
         return None if request is None or request.expired(time.time()) else request

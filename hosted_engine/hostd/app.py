@@ -33,6 +33,7 @@ from hosted_engine.errors import (
 )
 from hosted_engine.hostd import status
 from hosted_engine.hostd.contract import (
+    ACCEPTED,
     API_PREFIX,
     CONFLICT,
     NOT_FOUND,
@@ -204,6 +205,16 @@ def make_app(client: HAClient) -> Starlette:
             raise HostApiError(PRECONDITION_FAILED, str(e)) from None
         return JSONResponse(SwitchoverView(stored).to_json())
 
+    async def move_engine(request: Request) -> Response:
+        change = _checked(SwitchoverChange.from_json, await _json(request))
+        try:
+            stored = await run_in_threadpool(
+                status.move_engine_then_maintenance, client, change.note, change.by
+            )
+        except UsageError as e:  # refused: the reason, as the CLI says it
+            raise HostApiError(PRECONDITION_FAILED, str(e)) from None
+        return JSONResponse(SwitchoverView(stored).to_json(), status_code=ACCEPTED)
+
     async def delete_switchover(request: Request) -> Response:
         pending = await run_in_threadpool(client.pending_switchover)
         if pending is None:
@@ -224,6 +235,7 @@ def make_app(client: HAClient) -> Starlette:
         Route(f"{p}/switchover", guarded(post_switchover), methods=["POST"]),
         Route(f"{p}/switchover", guarded(delete_switchover), methods=["DELETE"]),
         Route(f"{p}/maintenance/local", guarded(maintenance("local")), methods=["PUT"]),
+        Route(f"{p}/maintenance/local/move-engine", guarded(move_engine), methods=["POST"]),
         Route(f"{p}/maintenance/global", guarded(maintenance("global")), methods=["PUT"]),
         Route(f"{p}/vm-definition", guarded(get_vm), methods=["GET"]),
         Route(f"{p}/vm-definition", guarded(put_vm), methods=["PUT"]),

@@ -11,6 +11,12 @@ Paths (all under :data:`API_PREFIX`; a non-2xx answer's body is :class:`ApiError
 GET       /status                          :class:`HostStatus`
 PUT       /maintenance/local               :class:`MaintenanceChange` -> HostStatus
 PUT       /maintenance/global              :class:`MaintenanceChange` -> HostStatus
+POST      /maintenance/local/move-engine   :class:`SwitchoverChange` (note, by) ->
+                                           :class:`SwitchoverView`, 202: the engine's
+                                           host asks for a switchover to the best other
+                                           host and enters local maintenance once the
+                                           engine is healthy there (it does both: the
+                                           manager asking runs in the VM that moves)
 GET       /vm-definition                   :class:`VmDefinitionView` (+ ``ETag``)
 PUT       /vm-definition                   :class:`VmDefinitionEdit` + ``If-Match``
                                            -> VmDefinitionView (412: changed meanwhile)
@@ -39,6 +45,7 @@ from hosted_engine.storage.switchover import Switchover
 CONTRACT_VERSION = 1
 API_PREFIX = "/v1"
 # what each status code means on this boundary (the manager passes them on)
+ACCEPTED = 202  # asked for, carried out in the background
 NOT_FOUND, CONFLICT, PRECONDITION_FAILED, UNPROCESSABLE = 404, 409, 412, 422
 BAD_ANSWER, UNREACHABLE = 502, 503
 
@@ -302,6 +309,8 @@ class HostApi(Protocol):
     async def set_local_maintenance(self, enabled: bool) -> HostStatus: ...
 
     async def set_global_maintenance(self, enabled: bool) -> HostStatus: ...
+
+    async def move_engine_then_maintenance(self, note: str, by: str) -> SwitchoverView: ...
 
     async def vm_definition(self) -> VmDefinitionView: ...
 

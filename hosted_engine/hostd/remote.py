@@ -102,6 +102,11 @@ class RemoteHostApi:
         body = MaintenanceChange(enabled).to_json()
         return (await self._call("PUT", "/maintenance/global", HostStatus.from_json, body))[0]
 
+    async def move_engine_then_maintenance(self, note: str, by: str) -> SwitchoverView:
+        body = SwitchoverChange(None, note, None, by).to_json()
+        path = "/maintenance/local/move-engine"
+        return (await self._call("POST", path, SwitchoverView.from_json, body))[0]
+
     async def vm_definition(self) -> VmDefinitionView:
         return (await self._call("GET", "/vm-definition", VmDefinitionView.from_json))[0]
 

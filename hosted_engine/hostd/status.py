@@ -5,15 +5,18 @@ Blocking: the app runs these in a thread pool. Built only on the public client A
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
-from hosted_engine.client import HAClient, MaintenanceMode
-from hosted_engine.errors import HostedEngineError
-from hosted_engine.hostd.contract import HaStatus, HostStatus
+from hosted_engine.client import HAClient, MaintenanceMode, Switchover
+from hosted_engine.errors import HostApiError, HostedEngineError
+from hosted_engine.hostd.contract import CONFLICT, HaStatus, HostStatus
 from hosted_engine.storage.metadata import state_from_extra
 from hosted_engine.vm.base import VmState
 
 _RUNNING = (VmState.UP, VmState.POWERING_UP)
+log = logging.getLogger("hosted_engine.hostd")
 
 
 def maintenance_mode(kind: str, enabled: bool, *, local: bool, global_: bool) -> MaintenanceMode:
@@ -85,3 +88,26 @@ def set_maintenance(client: HAClient, kind: str, enabled: bool) -> HostStatus:
     mode = maintenance_mode(kind, enabled, local=client.local_maintenance(), global_=global_)
     client.set_maintenance(mode)
     return host_status(client)
+
+
+def move_engine_then_maintenance(client: HAClient, note: str, by: str | None) -> Switchover:
+    """Ask for the switchover now (a refusal comes back at once); enter local maintenance
+    in the background once the engine is healthy elsewhere. The host does the second
+    step because whoever asked (the manager) runs in the engine VM that is moving."""
+    request = client.move_engine_away(by, note)
+    if request is None:
+        raise HostApiError(CONFLICT, "The engine VM does not run on this host")
+    threading.Thread(
+        target=_maintenance_after, args=(client, request), name="move-engine", daemon=True
+    ).start()
+    return request
+
+
+def _maintenance_after(client: HAClient, request: Switchover) -> None:
+    try:
+        client.wait_switchover(request)
+        set_maintenance(client, "local", True)
+    except HostedEngineError as e:
+        log.error("local maintenance after the %s: not entered: %s", request.describe(), e)
+        return
+    log.info("local maintenance entered after the %s", request.describe())

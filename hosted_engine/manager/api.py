@@ -75,8 +75,48 @@ async def _host_maintenance(st: State, user: str, host_id: int, enabled: bool) -
 
 
 @router.post("/hosts/{host_id}/deactivate")
-async def deactivate(host_id: int, user: User, st: St) -> dict[str, Any]:
+async def deactivate(
+    host_id: int,
+    user: User,
+    st: St,
+    response: Response,
+    body: Annotated[dict[str, Any] | None, Body()] = None,
+) -> dict[str, Any]:
+    """Local maintenance. ``{"move_engine": true}`` on the engine's host moves the engine
+    first (what oVirt does by migrating the VM away): 202, and the host enters
+    maintenance once the engine is healthy elsewhere."""
+    move = (body or {}).get("move_engine", False)
+    if not isinstance(move, bool):
+        raise HTTPException(422, "move_engine must be true or false")
+    if move:
+        view = await _host(st, host_id)
+        if view.status is not None and view.status.engine_vm_here:
+            response.status_code = 202
+            return await _move_engine_then_maintenance(st, user, view)
     return await _host_maintenance(st, user, host_id, True)
+
+
+async def _move_engine_then_maintenance(st: State, user: str, view: HostView) -> dict[str, Any]:
+    """The engine's host does both steps: this manager runs in the VM that moves."""
+    target = f"host {view.row.name}"
+    note = f"local maintenance of host {view.row.name}"
+    try:
+        moving = await st.hosts.call(
+            view.row, lambda api: api.move_engine_then_maintenance(note, user)
+        )
+    except HostApiError as err:
+        st.db.audit(user, "deactivate", target, f"refused: {one_line(str(err))}")
+        raise from_host(err) from None
+    finally:
+        st.hosts.forget_round()
+    request = moving.request
+    st.db.set_host_status(view.row.id, "maintenance")
+    st.db.audit(user, "deactivate", target, f"after the {request.describe()}")
+    st.db.add_event("switchover", user, request.describe())
+    st.db.add_event(
+        "maintenance", user, f"local maintenance on {view.row.name} once the engine moved"
+    )
+    return {"moving_engine": True, **request.to_json()}
 
 
 @router.post("/hosts/{host_id}/activate")

@@ -44,6 +44,7 @@ def host_rows(views: list[HostView]) -> dict[str, Any]:
         maint = v.row.status == "maintenance"
         data["actions"] = {
             "maintenance": v.responsive and not maint and not data["engine_vm_here"],
+            "maintenance_move": v.responsive and not maint and data["engine_vm_here"],
             "activate": v.responsive and (maint or v.out_of_sync),
             "enable_global": v.responsive and not glob,
             "disable_global": v.responsive and glob,

@@ -77,6 +77,33 @@ def test_a_memory_edit_is_on_every_host_when_the_answer_comes(page: Any, lab: La
     page.get_by_text("applies at the engine VM's next start").wait_for()
 
 
+def test_maintenance_on_the_engine_host_moves_the_engine_first(page: Any, lab: Lab) -> None:
+    """The engine's host offers "Maintenance (move the engine first)": the engine moves
+    (the manager serving the page moves with it) and that host ends in local maintenance,
+    shown as such once the page polls the manager on its new VM."""
+    log_in(page, lab)
+    runner = wait_for(lab.engine_host, 30, "an engine host")
+    row = rows(page).filter(has_text=f"host{runner}.lab")
+    move = row.get_by_role("button", name="Maintenance (move the engine first)")
+    move.wait_for()
+    try:
+        with page.expect_response(lambda r: "/deactivate" in r.url) as answer:
+            move.click()
+        assert answer.value.status == 202, answer.value.text()
+        row.filter(has_text="Local Maintenance Enabled").wait_for(timeout=60_000)
+        assert lab.engine_host() not in (None, runner)
+        assert rows(page).filter(has=page.locator(".crown")).count() == 1
+        assert (
+            "Local Maintenance Enabled"
+            not in rows(page).filter(has=page.locator(".crown")).inner_text()
+        )
+        row.get_by_role("button", name="Activate").click()
+        row.filter(has_text=re.compile(r"Hosted Engine HA: Active")).wait_for(timeout=30_000)
+    finally:
+        cli(lab, runner, "--set-maintenance", "--mode=none")
+        wait_for(lambda: engine_healthy(lab.manifest.engine_url), 60, "the engine healthy")
+
+
 def test_the_page_comes_back_on_the_new_engine_vm_still_logged_in(page: Any, lab: Lab) -> None:
     """Kill the engine's host with the hosts page open: without a reload the page marks the
     new engine host (it polls), the session still holds, and the events are the same."""

@@ -85,6 +85,32 @@ def test_local_maintenance_is_refused_where_the_engine_vm_runs(cluster: Cluster)
     assert "engine VM is running on the current host" in message(refused)
 
 
+def test_maintenance_with_move_engine_moves_it_then_enters_maintenance(cluster: Cluster) -> None:
+    engine, other = cluster.engine_host(), cluster.other_host()
+    body = {"to_host": None, "note": "kernel update", "scheduled_at": None, "by": "alice"}
+    with cluster.http(other) as http:
+        refused = http.post("/maintenance/local/move-engine", json=body)
+    assert refused.status_code == 409 and "does not run on this host" in message(refused)
+    with cluster.http(engine) as http:
+        try:
+            asked = http.post("/maintenance/local/move-engine", json=body)
+            assert asked.status_code == 202, asked.text
+            request = asked.json()
+            assert (request["to_host"], request["by"], request["note"]) == (
+                other,
+                "alice",
+                "kernel update",
+            )
+
+            def in_maintenance() -> bool:
+                return bool(http.get("/status").json()["ha"]["local_maintenance"])
+
+            wait_for(in_maintenance, 60, f"host {engine} in local maintenance after the move")
+            assert cluster.lab.engine_host() == other
+        finally:
+            http.put("/maintenance/local", json={"enabled": False})
+
+
 def test_maintenance_on_and_off_keeps_the_other_kind(cluster: Cluster) -> None:
     engine, other = cluster.engine_host(), cluster.other_host()
     with cluster.http(other) as http, cluster.http(engine) as on_engine:

@@ -51,6 +51,9 @@ def test_every_call(cluster: Cluster) -> None:
             assert not (await remote.set_local_maintenance(False)).ha.local_maintenance
             assert (await remote.set_global_maintenance(True)).ha.global_maintenance
             assert not (await remote.set_global_maintenance(False)).ha.global_maintenance
+            with pytest.raises(HostApiError) as not_here:  # the engine does not run there
+                await remote.move_engine_then_maintenance("n", "admin")
+            assert not_here.value.status == CONFLICT
             view = await remote.vm_definition()
             memory = view.definition["memSize"]
             edited = await remote.update_vm_definition({"memSize": memory + 16}, view.etag)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ class Cluster:
     local: dict[int, bool] = field(default_factory=dict)
     dead: set[int] = field(default_factory=set)  # answer UNREACHABLE at once
     hanging: set[int] = field(default_factory=set)  # never answer
+    hung_at: dict[int, float] = field(default_factory=dict)  # when a hanging call began
     definition: dict[str, Any] = field(
         default_factory=lambda: {
             "vmId": "vm-1",
@@ -63,6 +65,7 @@ class FakeHostApi:
     async def _enter(self, what: str) -> None:
         self.cluster.calls.append((self.row.id, what))
         if self.row.id in self.cluster.hanging:
+            self.cluster.hung_at.setdefault(self.row.id, time.monotonic())
             await asyncio.Event().wait()
         if self.row.id in self.cluster.dead:
             raise HostApiError(UNREACHABLE, f"{self.row.name}: connection refused")
@@ -139,6 +142,14 @@ class FakeHostApi:
         else:
             self.cluster.pending = request
         return SwitchoverView(request)
+
+    async def move_engine_then_maintenance(self, note: str, by: str) -> SwitchoverView:
+        """The switchover done at once, then this host's local maintenance."""
+        if self.cluster.engine_host != self.row.id:
+            raise HostApiError(409, "The engine VM does not run on this host")
+        view = await self.switchover(SwitchoverChange(None, note, None, by))
+        self.cluster.local[self.row.id] = True
+        return view
 
     async def cancel_switchover(self) -> SwitchoverView:
         await self._enter("cancel")

@@ -49,7 +49,10 @@ function renderHosts(state) {
     const acts = document.createElement("td");
     const a = h.actions;
     acts.append(
-      button("Maintenance", a.maintenance, () => call("POST", `/api/hosts/${h.id}/deactivate`)),
+      a.maintenance_move
+        ? button("Maintenance (move the engine first)", true,
+            () => call("POST", `/api/hosts/${h.id}/deactivate`, {move_engine: true}))
+        : button("Maintenance", a.maintenance, () => call("POST", `/api/hosts/${h.id}/deactivate`)),
       button("Activate", a.activate, () => call("POST", `/api/hosts/${h.id}/activate`)),
       button("Enable Global HA Maintenance", a.enable_global,
         () => call("POST", "/api/vms/engine/maintenance", {maintenance_enabled: true})),
