@@ -142,3 +142,26 @@ def test_the_bundle_deploys_with_nothing_but_itself(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     assert host.path(keys.CONFIG_FILE).read_text().count("host_id=1\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (None, "SYSTEM/servicesProvider=command needs SYSTEM/servicesCommand"),
+        ("'unclosed", "SYSTEM/servicesCommand: cannot be split like a shell would"),
+    ],
+)
+def test_a_bad_services_command_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str | None, message: str
+) -> None:
+    import io
+
+    from hosted_engine.installer import cli
+
+    args = ["SYSTEM/servicesProvider=str:command", f"CORE/logDir=str:{tmp_path}"]
+    if command is not None:
+        args.append(f"SYSTEM/servicesCommand=str:{command}")
+    capsys.readouterr()
+    assert cli.main(args, stdin=io.StringIO(""), stdout=io.StringIO()) == 1
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert message in line
