@@ -11,6 +11,15 @@ from __future__ import annotations
 
 from hosted_engine.installer import BOOL, INT, MULTI_STR, STR, Key, key
 
+MAX_HOST_ID = 2000  # storage.metadata.MAX_HOST_ID (a test keeps them equal)
+
+
+def whole_number(text: str) -> int | None:
+    """ASCII digits only: ``int()`` also takes Arabic-Indic or full-width digits, which no
+    config file of ours may hold."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 # --- what to do ---------------------------------------------------------------------------
 ACTIONS = ("none", "deploy", "remove")
 ACTION = key(

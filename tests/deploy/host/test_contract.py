@@ -165,3 +165,12 @@ def test_a_bad_services_command_is_one_line(
     assert cli.main(args, stdin=io.StringIO(""), stdout=io.StringIO()) == 1
     (line,) = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
     assert message in line
+
+
+def test_the_host_id_bound_is_the_metadatas() -> None:
+    from hosted_engine.storage.metadata import MAX_HOST_ID
+
+    assert keys.MAX_HOST_ID == MAX_HOST_ID
+    assert keys.whole_number("17") == 17
+    assert keys.whole_number("\uff11") is None  # FULLWIDTH DIGIT ONE: int() takes it
+    assert keys.whole_number("-1") is None

@@ -50,7 +50,11 @@ NO_PKI = "VDSM/certificateEnrollment=str:none"
         ),
         (
             ["HOSTED_ENGINE_CONFIG/host_id=str:0"],
-            "HOSTED_ENGINE_CONFIG/host_id: '0' is not a host id 1..250",
+            "HOSTED_ENGINE_CONFIG/host_id: '0' is not a host id 1..2000",
+        ),
+        (
+            ["HOSTED_ENGINE_CONFIG/host_id=str:\u0663"],  # ARABIC-INDIC DIGIT THREE
+            "HOSTED_ENGINE_CONFIG/host_id: '\u0663' is not a host id 1..2000",
         ),
     ],
     ids=[
@@ -62,6 +66,7 @@ NO_PKI = "VDSM/certificateEnrollment=str:none"
         "storage",
         "hostd-port",
         "host-id",
+        "host-id-digits",
     ],
 )
 def test_a_bad_answer_stops_with_one_line_and_no_file(

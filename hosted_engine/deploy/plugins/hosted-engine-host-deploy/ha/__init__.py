@@ -44,10 +44,11 @@ class Ha(Plugin):
                 f"hosted-engine.conf needs {', '.join(missing)}: set them "
                 f"({missing[0]}=str:VALUE) on the command line or in an answer file"
             )
-        host_id = values["host_id"]
-        if not host_id.isdigit() or not 1 <= int(host_id) <= 250:
+        host_id = keys.whole_number(values["host_id"])
+        if host_id is None or not 1 <= host_id <= keys.MAX_HOST_ID:
             raise HostDeployError(
-                f"{keys.CONFIG_KEYS['host_id'].name}: {host_id!r} is not a host id 1..250"
+                f"{keys.CONFIG_KEYS['host_id'].name}: {values['host_id']!r:.40} is not a host id "
+                f"1..{keys.MAX_HOST_ID}"
             )
         for name, value in values.items():
             if "\n" in value or "\r" in value or "\0" in value:

@@ -175,9 +175,10 @@ class Preflight(Plugin):
         listen = self._conf("metrics_listen")
         if listen:
             host, _, number = listen.rpartition(":")
-            if not number.isdigit() or not 1 <= int(number) <= 65535:
+            port = keys.whole_number(number)
+            if port is None or not 1 <= port <= 65535:
                 return [f"metrics_listen {listen!r} is not HOST:PORT: write e.g. 0.0.0.0:9310"]
-            wanted.append(("metrics", host.strip("[]") or "0.0.0.0", int(number), BROKER))
+            wanted.append(("metrics", host.strip("[]") or "0.0.0.0", port, BROKER))
         problems = []
         for what, host, port, owner in wanted:
             reason = _bind_problem(host, port)

@@ -98,9 +98,10 @@ class Undeploy(Plugin):
         if raw is None:
             self.dialog.note(f"No {keys.CONFIG_FILE} with a host_id: no metadata to clean")
             return
-        if not raw.isdigit():
-            raise HostDeployError(f"{keys.CONFIG_FILE}: host_id {raw!r} is not a number")
-        self._host_id = int(raw)
+        host_id = keys.whole_number(raw)
+        if host_id is None:
+            raise HostDeployError(f"{keys.CONFIG_FILE}: host_id {raw!r:.40} is not a number")
+        self._host_id = host_id
         force = keys.FORCE_REMOVE.name
         try:
             status = json.loads("\n".join(self._hosted_engine("--vm-status", "--json")))
@@ -112,7 +113,8 @@ class Undeploy(Plugin):
                 f"cannot tell whether other hosts remain ({e}); set {force}=bool:True to "
                 "remove anyway"
             ) from None
-        others = sorted(int(h) for h in status if h.isdigit() and int(h) != self._host_id)
+        ids = (keys.whole_number(h) for h in status)
+        others = sorted(h for h in ids if h is not None and h != self._host_id)
         if others:
             self.dialog.note(f"Other hosted-engine hosts: {', '.join(map(str, others))}")
         elif self.environment[keys.FORCE_REMOVE]:
