@@ -49,8 +49,10 @@ async def test_hosts_page_wording(env: Env) -> None:
     assert data["global_maintenance"] is False
     h1, h2, h3 = data["hosts"]
     assert h1["actions"]["maintenance"] is False  # the engine VM's host
+    assert h1["actions"]["maintenance_move"] is True  # ...which can move it away first
     assert h2["actions"] == {
         "maintenance": True,
+        "maintenance_move": False,
         "activate": False,
         "enable_global": True,
         "disable_global": False,
