@@ -44,7 +44,8 @@ class _StepWatcher(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
         if text.startswith("METHOD "):
-            self.current = text.removeprefix("METHOD ")
+            method = text.removeprefix("METHOD ")  # "module.Class.method (event name)"
+            self.current = method.rpartition(" (")[2].rstrip(")") or method
         elif self.failed is None and text.startswith(("Failed to execute stage", "Aborted:")):
             self.failed = self.current
 

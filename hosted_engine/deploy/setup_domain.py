@@ -190,6 +190,7 @@ class NewDomain(TransactionElement):
             raise StorageError(f"{self.storage / self.sd_uuid} already exists")
         shutil.rmtree(self.staging, ignore_errors=True)  # left by a deploy that was killed
         try:
+            self.staging.mkdir()
             ha = create_domain(self.staging, self.sd_uuid)
             ConfigArchive.in_domain(ha).create(self._archive)
             OvfStore(ha).put_vm_ovf(self._vm_id, self._ovf, "deploy", overwrite=False)

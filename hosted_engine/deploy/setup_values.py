@@ -169,9 +169,10 @@ def broker_conf(env: Environment) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Left out of the shared copy in the archive (the first host's host_id stays: the shared
+# copy must be a complete conf, as the lab's is).
 PER_HOST_CONFIG = frozenset(
-    {"host_id", "hostname", "run_dir", "state_dir", "log_dir", "watchdog", "fault_file"}
-    | {"sanlock_run_dir", "metrics_listen"}
+    {"hostname", "run_dir", "state_dir", "log_dir", "sanlock_run_dir", "metrics_listen"}
 )
 
 

@@ -68,18 +68,20 @@ class Storage(Plugin):
         env[K.FIRST_HOST] = first
         if first:
             self.dialog.note(f"No hosted-engine domain in {storage}: this is the first host.")
-            setup_ask.ask(self, K.HOST_ID, "Host id of this host:", 1)
+            if env[K.HOST_ID] is None:
+                env[K.HOST_ID] = 1
             return
         self.dialog.note(f"Joining hosted-engine domain {sd_uuid} in {storage}.")
         self._load_shared_answers(storage, sd_uuid)
+        self.lock = setup_domain.DeployLock(storage, sd_uuid)
+        self.lock.acquire()  # held to the end: the id chosen now stays free until commit
         entries = setup_domain.read_registry(setup_domain.registry_path(storage, sd_uuid))
-        setup_ask.ask(
-            self,
-            K.HOST_ID,
-            "Host id of this host:",
-            setup_domain.free_host_id(entries),
-            check=lambda text: self._taken(entries, int(text)),
-        )
+        host_id = env[K.HOST_ID]
+        if host_id is None:
+            env[K.HOST_ID] = host_id = setup_domain.free_host_id(entries)
+            self.dialog.note(f"This host takes the free host id {host_id}.")
+        elif (reason := self._taken(entries, host_id)) is not None:
+            raise InstallerUsageError(f"{K.HOST_ID.name}: {reason}")
 
     def _load_shared_answers(self, storage: Path, sd_uuid: str) -> None:
         """The first host's shared answers become this host's unless it set them itself."""
@@ -113,7 +115,8 @@ class Storage(Plugin):
                     f"choose another {K.SD_UUID.name}"
                 )
             return
-        self.lock = setup_domain.DeployLock(storage, sd_uuid)
+        if self.lock is None:
+            self.lock = setup_domain.DeployLock(storage, sd_uuid)
         self.lock.acquire()
         entries = setup_domain.read_registry(setup_domain.registry_path(storage, sd_uuid))
         host_id = env[K.HOST_ID]
