@@ -126,7 +126,8 @@ def vm_processes(root: Path) -> list[psutil.Process]:
     marker = f"--run-dir={_under(root, RUN_DIR)}"
     found = []
     for proc in psutil.process_iter(["cmdline"]):
-        if marker in (proc.info.get("cmdline") or []):
+        args = proc.info.get("cmdline") or []
+        if any(a == marker or a.startswith(marker + "/") for a in args):
             try:
                 found += [proc, *proc.children(recursive=True)]
             except psutil.Error:
@@ -134,11 +135,11 @@ def vm_processes(root: Path) -> list[psutil.Process]:
     return found
 
 
-def stop_all(root: Path, timeout: float = 10.0) -> None:
-    """Everything a root's deploy started, the engine VM included (tests, benchmarks)."""
-    for unit in ("hosted-engine-agent", "hosted-engine-hostd", "hosted-engine-broker"):
-        stop(root, unit, timeout)
-    procs = vm_processes(root)
+def stop_all(*roots: Path, timeout: float = 5.0) -> None:
+    """Everything the deploys of ``roots`` started, the engine VMs included (tests,
+    benchmarks): all told at once, then killed if still there after ``timeout``."""
+    procs = [p for root in roots for unit in MODULES for p in find(root, unit)]
+    procs += [p for root in roots for p in vm_processes(root)]
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGTERM)

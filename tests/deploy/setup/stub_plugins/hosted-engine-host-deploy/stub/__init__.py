@@ -55,7 +55,9 @@ class Stub(Plugin):
         self.write_file(keys.KEY_FILE, key_pem(self._key).decode(), mode=0o600)
 
     @event(
-        stage=Stage.CLOSEUP, name=keys.SERVICES_START_EVENT, condition=lambda self: self._deploying()
+        stage=Stage.CLOSEUP,
+        name=keys.SERVICES_START_EVENT,
+        condition=lambda self: self._deploying(),
     )
     def start(self) -> None:
         command = self.environment[SERVICES_COMMAND]
