@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from hosted_engine.deploy import HOST_DEPLOY_GROUP, PLUGIN_DIR
 from hosted_engine.deploy.process_services import find, stop_all, vm_processes
 
 STUBS = Path(__file__).resolve().parent / "stub_plugins"
+REAL_HOST_DEPLOY = (PLUGIN_DIR / HOST_DEPLOY_GROUP).is_dir()
 UNITS = ("hosted-engine-broker", "hosted-engine-hostd", "hosted-engine-agent")
 
 
@@ -26,6 +29,15 @@ class Host:
     root: Path
     answers: Path
     hostd_port: int
+    baseline: frozenset[str] = frozenset()
+
+    def files(self) -> list[str]:
+        """What is under the root but the setup logs and what the test laid out."""
+        return sorted(
+            str(p)
+            for p in self.root.rglob("*")
+            if "hosted-engine-setup" not in p.parts and str(p) not in self.baseline
+        )
 
     def running(self) -> dict[str, bool]:
         return {unit: bool(find(self.root, unit)) for unit in UNITS}
@@ -36,6 +48,20 @@ class Host:
     def leftovers(self) -> list[int]:
         procs = [p for unit in UNITS for p in find(self.root, unit)] + vm_processes(self.root)
         return [p.pid for p in procs]
+
+
+def _host_deploy_answers(root: Path, port: int) -> dict[str, str]:
+    """The real host-deploy group once it is there, else the stand-in (stub_plugins)."""
+    command = services_command(root, port)
+    if not REAL_HOST_DEPLOY:
+        return {"STUB/servicesCommand": f"str:{command}"}
+    return {
+        "SYSTEM/servicesProvider": "str:command",
+        "SYSTEM/servicesCommand": f"str:{command}",
+        "SYSTEM/commandPath": "str:/usr/bin",
+        "HOST_DEPLOY/checkHostname": "bool:False",
+        "HOST_DEPLOY/minMemoryMB": "int:1",
+    }
 
 
 def services_command(root: Path, hostd_port: int) -> str:
@@ -49,6 +75,16 @@ def make_host(tmp: Path, n: int, storage: Path, first: dict[str, str] | None = N
     """Host ``n``'s root and answer file; ``first`` adds the first host's answers."""
     root = tmp / f"host{n}"
     root.mkdir()
+    if REAL_HOST_DEPLOY:
+        # a root is a host's whole file system to the host-deploy group: its preflight
+        # looks for the storage and its commands (openssl, hosted-engine) under it
+        mirror = root / str(storage).lstrip("/")
+        mirror.parent.mkdir(parents=True)
+        mirror.symlink_to(storage)
+        bin_dir = root / "usr/bin"
+        bin_dir.mkdir(parents=True)
+        (bin_dir / "openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
+        (bin_dir / "hosted-engine").symlink_to(Path(sys.executable).parent / "hosted-engine")
     port = free_port()
     lines = {
         "OVEHOSTED_STORAGE/storageDomainConnection": f"str:{storage}",
@@ -57,12 +93,16 @@ def make_host(tmp: Path, n: int, storage: Path, first: dict[str, str] | None = N
         "OVEHOSTED_NETWORK/hostdPort": f"int:{port}",
         "OVEHOSTED_HA/watchdog": "str:none",
         "DIALOG/autoAcceptDefault": "bool:True",
-        "STUB/servicesCommand": f"str:{services_command(root, port)}",
+        **_host_deploy_answers(root, port),
         **(first or {}),
     }
     answers = tmp / f"answers{n}.conf"
     answers.write_text("[environment:default]\n" + "".join(f"{k}={v}\n" for k, v in lines.items()))
-    return Host(n, root, answers, port)
+    baseline = frozenset(str(p) for p in root.rglob("*")) | {
+        str(root / "var"),
+        str(root / "var/log"),
+    }
+    return Host(n, root, answers, port, baseline)
 
 
 def first_host_answers(engine_port: int) -> dict[str, str]:
@@ -92,7 +132,7 @@ def deploy(host: Host, *extra: str, timeout: float = 60.0) -> subprocess.Complet
         "--root",
         str(host.root),
         f"--config-append={host.answers}",
-        f"--otopi-environment=PREPEND:BASE/pluginPath=str:{STUBS}",
+        *([] if REAL_HOST_DEPLOY else [f"--otopi-environment=PREPEND:BASE/pluginPath=str:{STUBS}"]),
         *extra,
     ]
     return subprocess.run(

@@ -15,16 +15,6 @@ from hosted_engine.vm.ovf.writer import ovf_from_definition
 from tests.deploy.setup.helpers import STUBS, Host, deploy, first_host_answers, make_host
 
 
-def _files(*dirs: Path) -> list[str]:
-    """Every file and directory, setup logs aside (each run writes its own log)."""
-    return sorted(
-        str(p)
-        for d in dirs
-        for p in d.rglob("*")
-        if "hosted-engine-setup" not in p.parts and p.name != "var" and p.name != "log"
-    )
-
-
 def _one_line_error(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, stderr
@@ -54,7 +44,7 @@ def test_abort_in_misc_rolls_every_file_back(tmp_path: Path, storage: Path) -> N
     line = _one_line_error(result.stderr)
     assert "aborted at test.abort: aborted by the test; log: " in line
     assert list(storage.iterdir()) == []  # neither the domain nor its staging directory
-    assert _files(host.root) == []
+    assert host.files() == []
 
 
 def test_a_taken_host_id_is_refused_naming_its_holder(tmp_path: Path, storage: Path) -> None:
@@ -75,7 +65,7 @@ def test_a_taken_host_id_is_refused_naming_its_holder(tmp_path: Path, storage: P
     line = _one_line_error(result.stderr)
     assert "OVEHOSTED_STORAGE/hostID: host id 1 is taken by host1.test (10.0.0.1)" in line
     assert registry_path(storage, sd_uuid).read_bytes() == before
-    assert _files(host.root) == []
+    assert host.files() == []
 
 
 @pytest.mark.parametrize(
@@ -99,4 +89,4 @@ def test_bad_answers_stop_with_one_line(
     assert result.returncode == 1, result.stdout
     assert expected in _one_line_error(result.stderr)
     assert list(storage.iterdir()) == []
-    assert _files(host.root) == []
+    assert host.files() == []

@@ -14,6 +14,7 @@ from hosted_engine.installer import Context, Plugin, Priority, Stage, event
 from hosted_engine.vm.health import check_liveliness
 
 PROGRESS_EVERY = 5.0
+HOSTD_PORT_KEY = "HOST_DEPLOY/hostdPort"
 
 
 def _active(plugin: Plugin) -> bool:
@@ -42,6 +43,8 @@ class Engine(Plugin):
         for name, value in setup_values.config_values(env, self.resolve).items():
             env.set(host_keys.CONFIG_PREFIX + name, value)
         env[host_keys.CERT_ADDRESS] = env[K.HOST_ADDRESS]
+        if env.is_declared(HOSTD_PORT_KEY):  # the host-deploy group checks and serves it
+            env.set(HOSTD_PORT_KEY, env[K.HOSTD_PORT])
 
     @event(
         stage=Stage.CLOSEUP,
