@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -123,8 +124,8 @@ def first_host_answers(engine_port: int) -> dict[str, str]:
     }
 
 
-def deploy(host: Host, *extra: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    command = [
+def _command(host: Host, extra: tuple[str, ...]) -> list[str]:
+    return [
         sys.executable,
         "-c",
         "import sys; from hosted_engine.cli.main import main; sys.exit(main())",
@@ -135,8 +136,26 @@ def deploy(host: Host, *extra: str, timeout: float = 60.0) -> subprocess.Complet
         *([] if REAL_HOST_DEPLOY else [f"--otopi-environment=PREPEND:BASE/pluginPath=str:{STUBS}"]),
         *extra,
     ]
+
+
+def deploy(host: Host, *extra: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+        _command(host, extra),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_deploy(host: Host, *extra: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        _command(host, extra),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ | env,
     )
 
 

@@ -5,6 +5,8 @@ No daemon is started here (each run fails before CLOSEUP), so these are quick.
 
 from __future__ import annotations
 
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,14 @@ import pytest
 from hosted_engine.deploy.setup_domain import HostEntry, NewDomain, registry_path
 from hosted_engine.vm.definition import from_values
 from hosted_engine.vm.ovf.writer import ovf_from_definition
-from tests.deploy.setup.helpers import STUBS, Host, deploy, first_host_answers, make_host
+from tests.deploy.setup.helpers import (
+    STUBS,
+    Host,
+    deploy,
+    first_host_answers,
+    make_host,
+    start_deploy,
+)
 
 
 def _one_line_error(stderr: str) -> str:
@@ -88,5 +97,33 @@ def test_bad_answers_stop_with_one_line(
     result = deploy(host)
     assert result.returncode == 1, result.stdout
     assert expected in _one_line_error(result.stderr)
+    assert list(storage.iterdir()) == []
+    assert host.files() == []
+
+
+def test_ctrl_c_before_the_commit_rolls_every_file_back(tmp_path: Path, storage: Path) -> None:
+    host = _first(tmp_path, storage)
+    blocked = tmp_path / "blocked"
+    proc = start_deploy(
+        host,
+        f"--otopi-environment=APPEND:BASE/pluginPath=str:{STUBS}",
+        "--otopi-environment=APPEND:BASE/pluginGroups=str:block-misc",
+        env={"DEPLOY_TEST_BLOCKED": str(blocked)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not blocked.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run never reached MISC"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1
+    line = _one_line_error(stderr)
+    assert "at test.block: interrupted by SIGINT; log: " in line
     assert list(storage.iterdir()) == []
     assert host.files() == []
