@@ -127,3 +127,14 @@ def test_ctrl_c_before_the_commit_rolls_every_file_back(tmp_path: Path, storage:
     assert "at test.block: interrupted by SIGINT; log: " in line
     assert list(storage.iterdir()) == []
     assert host.files() == []
+
+
+def test_machine_dialect_reports_in_the_protocol(tmp_path: Path, storage: Path) -> None:
+    host = _first(tmp_path, storage, **{"OVEHOSTED_VM/vmVCpus": "int:0"})
+    result = deploy(host, "--machine")
+    assert result.returncode == 1
+    assert "OVEHOSTED_VM/vmVCpus" in _one_line_error(result.stderr)
+    lines = result.stdout.splitlines()
+    assert all(line.startswith(("#", "*")) for line in lines), result.stdout
+    assert any(line.startswith("***L:ERROR") for line in lines)
+    assert lines[-1] == "***TERMINATE"
