@@ -15,6 +15,7 @@ from hosted_engine.deploy.process_services import find, stop_all, vm_processes
 
 STUBS = Path(__file__).resolve().parent / "stub_plugins"
 REAL_HOST_DEPLOY = (PLUGIN_DIR / HOST_DEPLOY_GROUP).is_dir()
+STUB_ARGS = [] if REAL_HOST_DEPLOY else [f"--otopi-environment=PREPEND:BASE/pluginPath=str:{STUBS}"]
 UNITS = ("hosted-engine-broker", "hosted-engine-hostd", "hosted-engine-agent")
 
 
@@ -133,7 +134,7 @@ def _command(host: Host, extra: tuple[str, ...]) -> list[str]:
         "--root",
         str(host.root),
         f"--config-append={host.answers}",
-        *([] if REAL_HOST_DEPLOY else [f"--otopi-environment=PREPEND:BASE/pluginPath=str:{STUBS}"]),
+        *STUB_ARGS,
         *extra,
     ]
 

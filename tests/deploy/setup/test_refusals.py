@@ -5,16 +5,19 @@ No daemon is started here (each run fails before CLOSEUP), so these are quick.
 
 from __future__ import annotations
 
+import io
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from hosted_engine.cli import deploy as deploy_cli
 from hosted_engine.deploy.setup_domain import HostEntry, NewDomain, registry_path
 from hosted_engine.vm.definition import from_values
 from hosted_engine.vm.ovf.writer import ovf_from_definition
 from tests.deploy.setup.helpers import (
+    STUB_ARGS,
     STUBS,
     Host,
     deploy,
@@ -138,3 +141,32 @@ def test_machine_dialect_reports_in_the_protocol(tmp_path: Path, storage: Path) 
     assert all(line.startswith(("#", "*")) for line in lines), result.stdout
     assert any(line.startswith("***L:ERROR") for line in lines)
     assert lines[-1] == "***TERMINATE"
+
+
+def test_a_person_is_asked_again_after_a_bad_answer(
+    tmp_path: Path, storage: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = _first(tmp_path, storage)
+    text = host.answers.read_text().replace(
+        f"OVEHOSTED_STORAGE/storageDomainConnection=str:{storage}\n", ""
+    )
+    host.answers.write_text(text)
+    out = io.StringIO()
+    code = deploy_cli.main(
+        [
+            "--root",
+            str(host.root),
+            f"--config-append={host.answers}",
+            *STUB_ARGS,
+            f"--otopi-environment=APPEND:BASE/pluginPath=str:{STUBS}",
+            "--otopi-environment=APPEND:BASE/pluginGroups=str:abort-misc",
+        ],
+        stdin=io.StringIO(f"/nonexistent/he\n{storage}\n"),
+        stdout=out,
+    )
+    said = out.getvalue()
+    assert "/nonexistent/he does not exist" in said
+    assert "No hosted-engine domain" in said  # the second answer was taken
+    assert code == 1
+    assert "aborted at test.abort" in capsys.readouterr().err
+    assert list(storage.iterdir()) == []
