@@ -12,6 +12,7 @@ profile the fast one, as in tests/deploy/setup; daemons run as plain processes
 from __future__ import annotations
 
 import argparse
+import shutil
 import socket
 import statistics
 import subprocess
@@ -44,7 +45,7 @@ def _services(root: Path, port: int) -> list[str]:
             f"SYSTEM/servicesCommand=str:{command}",
             "HOST_DEPLOY/checkHostname=bool:False",
             "HOST_DEPLOY/minMemoryMB=int:1",
-            f"HOST_DEPLOY/hostdPort=int:{port}",
+            "SYSTEM/commandPath=str:/usr/bin",
         ]
     return [f"PREPEND:BASE/pluginPath=str:{STUBS}", f"STUB/servicesCommand=str:{command}"]
 
@@ -52,6 +53,15 @@ def _services(root: Path, port: int) -> list[str]:
 def _deploy(tmp: Path, n: int, storage: Path, first: dict[str, str]) -> float:
     root = tmp / f"host{n}"
     root.mkdir()
+    if (PLUGIN_DIR / HOST_DEPLOY_GROUP).is_dir():
+        # the host-deploy group sees the root as the host's whole file system: the
+        # storage mount and its commands must be found under it
+        mirror = root / str(storage).lstrip("/")
+        mirror.parent.mkdir(parents=True)
+        mirror.symlink_to(storage)
+        (root / "usr/bin").mkdir(parents=True)
+        (root / "usr/bin/openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
+        (root / "usr/bin/hosted-engine").symlink_to(Path(sys.executable).parent / "hosted-engine")
     port = _port()
     answers = {
         "OVEHOSTED_STORAGE/storageDomainConnection": f"str:{storage}",
