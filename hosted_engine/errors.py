@@ -237,6 +237,10 @@ class PackagerError(InstallerError):
     """A package manager request failed."""
 
 
+class HostDeployError(InstallerError):
+    """A host-deploy check or step failed; the message names the value and the fix."""
+
+
 class RemoteRunError(InstallerError):
     """A bundle could not be sent to, unpacked on or run on a remote host."""
 

@@ -9,7 +9,7 @@ Only the framework is imported here: this module travels in the bundle sent to a
 
 from __future__ import annotations
 
-from hosted_engine.installer import BOOL, INT, MULTI_STR, STR, key
+from hosted_engine.installer import BOOL, INT, MULTI_STR, STR, Key, key
 
 # --- what to do ---------------------------------------------------------------------------
 ACTIONS = ("none", "deploy", "remove")
@@ -75,3 +75,141 @@ MAX_CLOCK_SKEW = key("HOST_DEPLOY/maxClockSkew", INT, 5, answer=True)
 # --- services -----------------------------------------------------------------------------
 SERVICES = ("hosted-engine-broker", "hosted-engine-hostd", "hosted-engine-agent")
 SERVICES_START_EVENT = "hosted-engine-host-deploy.services.start"
+
+# ==========================================================================================
+# --- host-deploy plugin group (hosted-engine-host-deploy): keys added by its plugins -------
+# ==========================================================================================
+
+# Every name hosted-engine.conf accepts, in the order the file is written. The ``timing.``
+# names are the fields of config/timing.py's Timing, the ``score.`` names the agent.conf
+# names of agent/score.py's ScoreWeights; tests/deploy/host fails when one of them grows.
+CONFIG_NAMES: tuple[str, ...] = (
+    "host_id",
+    "sdUUID",
+    "storage",
+    "domainType",
+    "vmid",
+    "fqdn",
+    "hostname",
+    "conf",
+    "engine_health_url",
+    "gateway",
+    "bridge",
+    "network_test",
+    "tcp_t_address",
+    "tcp_t_port",
+    "iscsi_paths_blacklist",
+    "run_dir",
+    "state_dir",
+    "log_dir",
+    "lease_backend",
+    "vm_backend",
+    "process_command",
+    "process_data_dir",
+    "timing_profile",
+    "watchdog",
+    "libvirt_uri",
+    "fault_file",
+    "sanlock_run_dir",
+    "sanlock_io_timeout",
+    "metrics_listen",
+    "ha_priority",
+    *(
+        f"timing.{name}"
+        for name in (
+            "loop_period",
+            "monitor_period",
+            "publish_period",
+            "host_alive_timeout",
+            "agent_report_timeout",
+            "engine_starting_timeout",
+            "engine_bad_health_timeout",
+            "engine_stop_timeout",
+            "engine_away_timeout",
+            "unexpected_down_timeout",
+            "retry_expiration",
+            "vm_shutdown_grace",
+            "health_check_timeout",
+            "network_probe_timeout",
+            "network_probe_interval",
+            "storage_latency_limit",
+            "rpc_timeout",
+            "config_refresh_period",
+            "config_max_age",
+            "preempt_grace",
+            "lease_renewal",
+            "lease_timeout",
+            "watchdog_timeout",
+        )
+    ),
+    *(
+        f"score.{name}"
+        for name in (
+            "base-score",
+            "not-uptodate-config-penalty",
+            "network-score-penalty",
+            "mgmt-bridge-score-penalty",
+            "cpu-load-score-penalty",
+            "cpu-load-penalty-min",
+            "cpu-load-penalty-max",
+            "free-memory-score-penalty",
+            "engine-retry-score-penalty",
+            "engine-retry-max-attempts",
+            "restart-threshold-score",
+        )
+    ),
+)
+# Without these three the daemons refuse the file (config/host.py from_values).
+CONFIG_REQUIRED = ("host_id", "sdUUID", "storage")
+
+
+def _one_line(value: str) -> str | None:
+    if "\n" in value or "\r" in value or "\0" in value:
+        return "a hosted-engine.conf value must be one line without NUL"
+    return None
+
+
+def config_key(name: str) -> Key[str | None]:
+    """``HOSTED_ENGINE_CONFIG/<name>``: one line of hosted-engine.conf, None = not written."""
+    return key(f"{CONFIG_PREFIX}{name}", STR, answer=True, check=_one_line)
+
+
+CONFIG_KEYS: dict[str, Key[str | None]] = {name: config_key(name) for name in CONFIG_NAMES}
+
+
+def _port_problem(port: int) -> str | None:
+    return None if 1 <= port <= 65535 else f"a port must be 1..65535 (got {port})"
+
+
+HOSTD_LISTEN_PORT = key(
+    "HOST_DEPLOY/hostdPort",
+    INT,
+    HOSTD_PORT,
+    answer=True,
+    description="the port hosted-engine-hostd serves (preflight checks it is free)",
+    check=_port_problem,
+)
+MIN_MEMORY_MB = key(
+    "HOST_DEPLOY/minMemoryMB",
+    INT,
+    1024,
+    answer=True,
+    description="preflight: the least memory (MiB) a host may have",
+)
+CHECK_HOSTNAME = key(
+    "HOST_DEPLOY/checkHostname",
+    BOOL,
+    True,
+    answer=True,
+    description="preflight: the hostname must resolve forward and back",
+)
+FORCE_REMOVE = key(
+    "HOST_DEPLOY/forceRemove",
+    BOOL,
+    False,
+    answer=True,
+    description="remove even the last hosted-engine host (the engine VM stops being HA)",
+)
+HOST_DEPLOY_EVENT_PREFIX = "hosted-engine-host-deploy."
+FIREWALL_FILE = "/etc/nftables.d/hosted-engine.nft"
+FIREWALL_TABLE = "hosted_engine"

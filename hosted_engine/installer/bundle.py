@@ -1,6 +1,7 @@
 """Bundles: the framework plus chosen plugin groups, as one reproducible tar.
 
-Layout: ``lib/hosted_engine/{__init__,errors}.py`` and ``lib/hosted_engine/installer/**``
+Layout: ``lib/hosted_engine/{__init__,errors}.py``, ``lib/hosted_engine/installer/**`` and
+``lib/hosted_engine/deploy/{__init__,keys}.py`` (the host-deploy contract)
 (importable with ``lib`` on ``sys.path``), ``plugins/<group>/**``, and ``MANIFEST.json``
 (groups and a SHA-256 per file). Members are sorted and have fixed owners and times, so
 the same sources always give the same bytes and the same digest.
@@ -23,6 +24,7 @@ from .loader import find_group
 
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # .../hosted_engine
 _SKIP_PARTS = {"__pycache__"}
+DEPLOY_CONTRACT = ("__init__.py", "keys.py")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ def _files(directory: Path) -> Iterator[Path]:
 def framework_files() -> Iterator[tuple[str, Path]]:
     for name in ("__init__.py", "errors.py"):
         yield f"lib/hosted_engine/{name}", _PACKAGE_ROOT / name
+    # The host-deploy contract: its plugins import it, and it imports only the framework.
+    for name in DEPLOY_CONTRACT:
+        yield f"lib/hosted_engine/deploy/{name}", _PACKAGE_ROOT / "deploy" / name
     installer = _PACKAGE_ROOT / "installer"
     for path in _files(installer):
         yield f"lib/hosted_engine/installer/{path.relative_to(installer)}", path

@@ -61,7 +61,12 @@ COMMAND_PATH = key(
     os.environ.get("PATH") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 )
 SERVICES_PROVIDER = key(
-    "SYSTEM/servicesProvider", STR, "auto", description="auto|systemd|recording"
+    "SYSTEM/servicesProvider", STR, "auto", description="auto|systemd|recording|command"
+)
+SERVICES_COMMAND = key(
+    "SYSTEM/servicesCommand",
+    STR,
+    description="servicesProvider=command: the argv (shell-split) run as <argv> <action> <unit>",
 )
 PACKAGER_PROVIDER = key("PACKAGER/provider", STR, "auto", description="auto|apt|dnf|offline")
 
@@ -85,5 +90,6 @@ ALL = (
     ROOT,
     COMMAND_PATH,
     SERVICES_PROVIDER,
+    SERVICES_COMMAND,
     PACKAGER_PROVIDER,
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from hosted_engine.errors import InstallerUsageError
 
 from .. import keys
@@ -9,7 +11,7 @@ from ..events import event
 from ..plugin import Plugin
 from ..stages import Priority, Stage
 from ..system.packagers import AptPackager, DnfPackager, OfflinePackager
-from ..system.services import NoServices, RecordingServices, SystemdServices
+from ..system.services import CommandServices, NoServices, RecordingServices, SystemdServices
 
 # PACKAGER/provider -> programs to look for, in order; "auto" falls back to offline.
 PACKAGER_CHOICES = {"auto": ("dnf", "apt-get"), "dnf": ("dnf",), "apt": ("apt-get",), "offline": ()}
@@ -56,6 +58,8 @@ class SystemPlugin(Plugin):
         choice = self.environment[keys.SERVICES_PROVIDER]
         if choice == "recording":
             self.context.services = RecordingServices()
+        elif choice == "command":
+            self.context.services = self._command_services()
         elif choice in ("auto", "systemd"):
             systemctl = self.commands.find("systemctl")
             execute = self.context.execute
@@ -69,6 +73,19 @@ class SystemPlugin(Plugin):
                 self.context.services = NoServices()
         else:
             raise InstallerUsageError(f"{keys.SERVICES_PROVIDER.name}: unknown provider {choice!r}")
+
+    def _command_services(self) -> CommandServices:
+        raw = self.environment[keys.SERVICES_COMMAND]
+        name = keys.SERVICES_COMMAND.name
+        try:
+            argv = shlex.split(raw or "")
+        except ValueError as e:
+            raise InstallerUsageError(f"{name}: cannot be split like a shell would: {e}") from None
+        if not argv:
+            raise InstallerUsageError(
+                f"{keys.SERVICES_PROVIDER.name}=command needs {name}=str:'<program> [args]'"
+            )
+        return CommandServices(self.context.execute, argv)
 
     @event(stage=Stage.TRANSACTION_BEGIN, name="installer.core.transaction.prepare")
     def prepare(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from hosted_engine.errors import ServiceError
@@ -116,3 +117,54 @@ class NoServices:
 
     def restart(self, name: str) -> None:
         self._refuse(name)
+
+
+class CommandServices:
+    """Any program that speaks ``<argv> <action> <unit>``: the lab's simulated hosts, tests.
+
+    Actions are exists, status, enable, disable, start, stop and restart; exit 0 means done
+    (or yes). ``status`` exits 3 for "not running", as ``systemctl is-active`` and LSB init
+    scripts do; ``exists`` is a question, so any failure there means no. Every other
+    non-zero exit is an error carrying the program's stderr on one line, so the admin sees
+    the real reason rather than "failed to start".
+    """
+
+    def __init__(self, execute: Executor, argv: Sequence[str]) -> None:
+        if not argv:
+            raise ServiceError("the services command is empty")
+        self._execute = execute
+        self._argv = tuple(argv)
+
+    def _run(self, action: str, name: str) -> int:
+        return self._execute([*self._argv, action, name], check=False).rc
+
+    def _must(self, action: str, name: str) -> None:
+        done = self._execute([*self._argv, action, name], check=False)
+        if done.rc != 0:
+            said = " ".join(line.strip() for line in done.stderr if line.strip())
+            raise ServiceError(
+                f"Failed to {action} service '{name}': {self._argv[0]} exited {done.rc}"
+                + (f": {said}" if said else "")
+            )
+
+    def exists(self, name: str) -> bool:
+        return self._run("exists", name) == 0
+
+    def status(self, name: str) -> bool:
+        done = self._execute([*self._argv, "status", name], check=False)
+        if done.rc in (0, 3):
+            return done.rc == 0
+        said = " ".join(line.strip() for line in done.stderr if line.strip())
+        raise ServiceError(
+            f"Failed to query service '{name}': {self._argv[0]} exited {done.rc}"
+            + (f": {said}" if said else "")
+        )
+
+    def startup(self, name: str, enabled: bool) -> None:
+        self._must("enable" if enabled else "disable", name)
+
+    def state(self, name: str, running: bool) -> None:
+        self._must("start" if running else "stop", name)
+
+    def restart(self, name: str) -> None:
+        self._must("restart", name)
