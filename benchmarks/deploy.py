@@ -21,11 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from hosted_engine.deploy import HOST_DEPLOY_GROUP, PLUGIN_DIR
 from hosted_engine.deploy.process_services import stop_all
 
 TARGETS = {"first host": 30.0, "additional host": 15.0}
-STUBS = Path(__file__).resolve().parent.parent / "tests" / "deploy" / "setup" / "stub_plugins"
 
 
 def _port() -> int:
@@ -39,29 +37,26 @@ def _services(root: Path, port: int) -> list[str]:
         f"{sys.executable} -m hosted_engine.deploy.process_services --root {root} "
         f"--hostd-listen 127.0.0.1:{port}"
     )
-    if (PLUGIN_DIR / HOST_DEPLOY_GROUP).is_dir():
-        return [
-            "SYSTEM/servicesProvider=str:command",
-            f"SYSTEM/servicesCommand=str:{command}",
-            "HOST_DEPLOY/checkHostname=bool:False",
-            "HOST_DEPLOY/minMemoryMB=int:1",
-            "SYSTEM/commandPath=str:/usr/bin",
-        ]
-    return [f"PREPEND:BASE/pluginPath=str:{STUBS}", f"STUB/servicesCommand=str:{command}"]
+    return [
+        "SYSTEM/servicesProvider=str:command",
+        f"SYSTEM/servicesCommand=str:{command}",
+        "HOST_DEPLOY/checkHostname=bool:False",
+        "HOST_DEPLOY/minMemoryMB=int:1",
+        "SYSTEM/commandPath=str:/usr/bin",
+    ]
 
 
 def _deploy(tmp: Path, n: int, storage: Path, first: dict[str, str]) -> float:
     root = tmp / f"host{n}"
     root.mkdir()
-    if (PLUGIN_DIR / HOST_DEPLOY_GROUP).is_dir():
-        # the host-deploy group sees the root as the host's whole file system: the
-        # storage mount and its commands must be found under it
-        mirror = root / str(storage).lstrip("/")
-        mirror.parent.mkdir(parents=True)
-        mirror.symlink_to(storage)
-        (root / "usr/bin").mkdir(parents=True)
-        (root / "usr/bin/openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
-        (root / "usr/bin/hosted-engine").symlink_to(Path(sys.executable).parent / "hosted-engine")
+    # the host-deploy group sees the root as the host's whole file system: the
+    # storage mount and its commands must be found under it
+    mirror = root / str(storage).lstrip("/")
+    mirror.parent.mkdir(parents=True)
+    mirror.symlink_to(storage)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
+    (root / "usr/bin/hosted-engine").symlink_to(Path(sys.executable).parent / "hosted-engine")
     port = _port()
     answers = {
         "OVEHOSTED_STORAGE/storageDomainConnection": f"str:{storage}",

@@ -210,6 +210,4 @@ CONFIG_NAMES = (
 )
 
 
-def config_key(name: str) -> Key[str | None]:
-    """``HOSTED_ENGINE_CONFIG/<name>``, declared as the host-deploy group declares it."""
-    return key(host_keys.CONFIG_PREFIX + name, STR)
+config_key = host_keys.config_key  # declared as the host-deploy group declares it

@@ -10,12 +10,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from hosted_engine.deploy import HOST_DEPLOY_GROUP, PLUGIN_DIR
 from hosted_engine.deploy.process_services import find, stop_all, vm_processes
 
 STUBS = Path(__file__).resolve().parent / "stub_plugins"
-REAL_HOST_DEPLOY = (PLUGIN_DIR / HOST_DEPLOY_GROUP).is_dir()
-STUB_ARGS = [] if REAL_HOST_DEPLOY else [f"--otopi-environment=PREPEND:BASE/pluginPath=str:{STUBS}"]
+
 UNITS = ("hosted-engine-broker", "hosted-engine-hostd", "hosted-engine-agent")
 
 
@@ -53,10 +51,8 @@ class Host:
 
 
 def _host_deploy_answers(root: Path, port: int) -> dict[str, str]:
-    """The real host-deploy group once it is there, else the stand-in (stub_plugins)."""
+    """The host-deploy group's: daemons as processes, no hostname or memory demands."""
     command = services_command(root, port)
-    if not REAL_HOST_DEPLOY:
-        return {"STUB/servicesCommand": f"str:{command}"}
     return {
         "SYSTEM/servicesProvider": "str:command",
         "SYSTEM/servicesCommand": f"str:{command}",
@@ -77,16 +73,15 @@ def make_host(tmp: Path, n: int, storage: Path, first: dict[str, str] | None = N
     """Host ``n``'s root and answer file; ``first`` adds the first host's answers."""
     root = tmp / f"host{n}"
     root.mkdir()
-    if REAL_HOST_DEPLOY:
-        # a root is a host's whole file system to the host-deploy group: its preflight
-        # looks for the storage and its commands (openssl, hosted-engine) under it
-        mirror = root / str(storage).lstrip("/")
-        mirror.parent.mkdir(parents=True)
-        mirror.symlink_to(storage)
-        bin_dir = root / "usr/bin"
-        bin_dir.mkdir(parents=True)
-        (bin_dir / "openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
-        (bin_dir / "hosted-engine").symlink_to(Path(sys.executable).parent / "hosted-engine")
+    # a root is a host's whole file system to the host-deploy group: its preflight
+    # looks for the storage and its commands (openssl, hosted-engine) under it
+    mirror = root / str(storage).lstrip("/")
+    mirror.parent.mkdir(parents=True)
+    mirror.symlink_to(storage)
+    bin_dir = root / "usr/bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
+    (bin_dir / "hosted-engine").symlink_to(Path(sys.executable).parent / "hosted-engine")
     port = free_port()
     lines = {
         "OVEHOSTED_STORAGE/storageDomainConnection": f"str:{storage}",
@@ -134,7 +129,6 @@ def _command(host: Host, extra: tuple[str, ...]) -> list[str]:
         "--root",
         str(host.root),
         f"--config-append={host.answers}",
-        *STUB_ARGS,
         *extra,
     ]
 

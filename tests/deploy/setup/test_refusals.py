@@ -17,7 +17,6 @@ from hosted_engine.deploy.setup_domain import HostEntry, NewDomain, registry_pat
 from hosted_engine.vm.definition import from_values
 from hosted_engine.vm.ovf.writer import ovf_from_definition
 from tests.deploy.setup.helpers import (
-    STUB_ARGS,
     STUBS,
     Host,
     deploy,
@@ -157,7 +156,6 @@ def test_a_person_is_asked_again_after_a_bad_answer(
             "--root",
             str(host.root),
             f"--config-append={host.answers}",
-            *STUB_ARGS,
             f"--otopi-environment=APPEND:BASE/pluginPath=str:{STUBS}",
             "--otopi-environment=APPEND:BASE/pluginGroups=str:abort-misc",
         ],
