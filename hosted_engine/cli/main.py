@@ -326,6 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--deploy"]:  # its own flags, run by the installer framework
+        from hosted_engine.cli import deploy
+
+        return deploy.main(argv[1:])
     as_json = "--json" in argv
     parser = build_parser()
     try:
