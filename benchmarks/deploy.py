@@ -49,11 +49,8 @@ def _services(root: Path, port: int) -> list[str]:
 def _deploy(tmp: Path, n: int, storage: Path, first: dict[str, str]) -> float:
     root = tmp / f"host{n}"
     root.mkdir()
-    # the host-deploy group sees the root as the host's whole file system: the
-    # storage mount and its commands must be found under it
-    mirror = root / str(storage).lstrip("/")
-    mirror.parent.mkdir(parents=True)
-    mirror.symlink_to(storage)
+    # the host-deploy group sees the root as the host's whole file system: its commands
+    # must be found under it (the shared storage stays outside)
     (root / "usr/bin").mkdir(parents=True)
     (root / "usr/bin/openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")
     (root / "usr/bin/hosted-engine").symlink_to(Path(sys.executable).parent / "hosted-engine")

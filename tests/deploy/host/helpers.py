@@ -64,8 +64,8 @@ class Host:
     def __init__(self, tmp_path: Path) -> None:
         self.tmp = tmp_path
         self.root = tmp_path / "root"
-        self.storage = "/srv/storage"
-        (self.root / self.storage.lstrip("/")).mkdir(parents=True)
+        self.storage = str(tmp_path / "storage")  # shared storage: outside the host's root
+        Path(self.storage).mkdir()
         self.bin = self.root / "usr/bin"
         self.bin.mkdir(parents=True)
         for name, where in (("openssl", "/usr/bin/openssl"), ("nft", "/usr/sbin/nft")):

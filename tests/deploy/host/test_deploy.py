@@ -93,7 +93,7 @@ def test_deploy_then_rerun_changes_nothing(tmp_path: Path) -> None:
     assert issued.issuer == ca.certificate.subject
     assert stat.S_IMODE((pki / "host.key").stat().st_mode) == 0o600
     conf = host.path(keys.CONFIG_FILE).read_text()
-    assert "host_id=1\n" in conf and "storage=/srv/storage\n" in conf
+    assert "host_id=1\n" in conf and f"storage={host.storage}\n" in conf
     authorized = host.path("/root/.ssh/authorized_keys")
     assert authorized.read_text() == ssh_key + "\n"
     assert stat.S_IMODE(authorized.stat().st_mode) == 0o600

@@ -73,11 +73,8 @@ def make_host(tmp: Path, n: int, storage: Path, first: dict[str, str] | None = N
     """Host ``n``'s root and answer file; ``first`` adds the first host's answers."""
     root = tmp / f"host{n}"
     root.mkdir()
-    # a root is a host's whole file system to the host-deploy group: its preflight
-    # looks for the storage and its commands (openssl, hosted-engine) under it
-    mirror = root / str(storage).lstrip("/")
-    mirror.parent.mkdir(parents=True)
-    mirror.symlink_to(storage)
+    # a root is a host's whole file system to the host-deploy group: it looks for its
+    # commands (openssl, hosted-engine) under it; the shared storage stays outside
     bin_dir = root / "usr/bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "openssl").symlink_to(shutil.which("openssl") or "/usr/bin/openssl")

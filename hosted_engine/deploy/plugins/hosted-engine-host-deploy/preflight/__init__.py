@@ -160,7 +160,7 @@ class Preflight(Plugin):
         what = keys.CONFIG_KEYS["storage"].name
         if storage is None:
             return [f"{what} is not set: give the storage domain's mount point"]
-        path = self.resolve(storage)
+        path = storage  # a mount point, not a file of this host: checked as the daemons see it
         if not os.path.isdir(path):
             kind = "is not a directory" if os.path.exists(path) else "does not exist"
             return [f"storage path {storage} {kind}: mount the storage domain there first"]
