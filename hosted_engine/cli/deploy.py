@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TextIO
 
 from hosted_engine.deploy import HOST_DEPLOY_GROUP, PLUGIN_DIR, SETUP_GROUP
 from hosted_engine.errors import InstallerUsageError
 from hosted_engine.installer import Assignment, Context
-from hosted_engine.installer.cli import SIGNALS
+from hosted_engine.installer.cli import signals_abort
 
 PROG = "hosted-engine --deploy"
 LOG_DIR = "/var/log/hosted-engine-setup"
@@ -96,23 +93,6 @@ def parse(argv: Sequence[str]) -> list[Assignment]:
     return out + rest
 
 
-@contextmanager
-def _signals(context: Context) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        context.interrupt(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, handler) for sig in SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def main(argv: Sequence[str], *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
@@ -134,7 +114,7 @@ def main(argv: Sequence[str], *, stdin: TextIO | None = None, stdout: TextIO | N
     context = Context(assignments, stdin=stdin or sys.stdin, stdout=out)
     context.logger.addHandler(watcher)
     try:
-        with _signals(context):
+        with signals_abort(context):
             result = context.run()
     finally:
         context.logger.removeHandler(watcher)

@@ -81,8 +81,8 @@ def start(root: Path, unit: str, hostd_listen: str) -> None:
         )
 
 
-def stop(root: Path, unit: str, timeout: float = 10.0) -> None:
-    procs = find(root, unit)
+def _terminate(procs: list[psutil.Process], timeout: float) -> None:
+    """SIGTERM, then SIGKILL whatever is still there after ``timeout``."""
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.send_signal(signal.SIGTERM)
@@ -91,6 +91,10 @@ def stop(root: Path, unit: str, timeout: float = 10.0) -> None:
         with contextlib.suppress(psutil.Error):
             proc.kill()
     psutil.wait_procs(alive, timeout=timeout)
+
+
+def stop(root: Path, unit: str, timeout: float = 10.0) -> None:
+    _terminate(find(root, unit), timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,14 +144,7 @@ def stop_all(*roots: Path, timeout: float = 5.0) -> None:
     benchmarks): all told at once, then killed if still there after ``timeout``."""
     procs = [p for root in roots for unit in MODULES for p in find(root, unit)]
     procs += [p for root in roots for p in vm_processes(root)]
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=timeout)
+    _terminate(procs, timeout)
 
 
 if __name__ == "__main__":

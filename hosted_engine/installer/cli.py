@@ -58,7 +58,7 @@ def main(
     with _dialog_stdout(stdout, protect=machine) as out:
         context = Context(assignments, stdin=stdin or _dialog_stdin(), stdout=out)
         try:
-            with _signals_abort(context):
+            with signals_abort(context):
                 result = context.run()
         finally:
             context.close()
@@ -102,7 +102,9 @@ def _dialog_stdout(given: TextIO | None, *, protect: bool) -> Iterator[TextIO]:
 
 
 @contextmanager
-def _signals_abort(context: Context) -> Iterator[None]:
+def signals_abort(context: Context) -> Iterator[None]:
+    """SIGINT, SIGTERM, SIGHUP and SIGQUIT abort the current event and roll back (main
+    thread only: elsewhere Python cannot install handlers)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
