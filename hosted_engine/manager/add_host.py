@@ -252,8 +252,8 @@ class AddHost:
                     deploy.add("NOTE", event.text)
             elif isinstance(event, dc.Log):
                 deploy.add(event.level, event.text)
-                if event.level == "ERROR":
-                    deploy.error = event.text
+                if event.level == "ERROR" and deploy.error is None:
+                    deploy.error = event.text  # the first is the specific one, then a summary
             elif isinstance(event, dc.DisplayMultiString):
                 if event.name == keys.DIALOG_CERT_REQUEST:
                     csr = "\n".join(event.lines) + "\n"
