@@ -45,6 +45,8 @@ class Env:
     ca: CertificateAuthority
     fingerprint: str
     hostd_port: int
+    password: str
+    app: Any
 
     def body(self, **extra: Any) -> dict[str, Any]:
         config = {
@@ -113,7 +115,7 @@ async def env(tmp_path: Path, sshd: tuple[SshServer, Path]) -> AsyncIterator[Env
         import asyncssh
 
         fp = asyncssh.import_public_key(fingerprint).get_fingerprint("sha256")
-        yield Env(client, db, add_host, host, server, ca, fp, free_port())
+        yield Env(client, db, add_host, host, server, ca, fp, free_port(), password, app)
         await add_host.aclose()
     db.close()
 
@@ -153,6 +155,7 @@ async def test_fingerprint_round_trip_then_deploy_complete(env: Env) -> None:
     refused = await env.finished(await env.client.post("/api/hosts/1/undeploy"))
     assert refused["status"] == "failed"
     assert refused["error"], refused
+    print("REFUSED:", refused["error"])
     env.host.set_status(1, 2)
     removed = await env.finished(await env.client.post("/api/hosts/1/undeploy"))
     assert removed["status"] == "complete", removed
@@ -188,3 +191,18 @@ async def test_no_ca_is_a_one_line_failure(env: Env) -> None:
     answer = await env.client.post("/api/hosts", json=env.body())
     assert answer.status_code == 503
     assert "--ca-dir" in answer.json()["detail"]
+
+
+@pytest.mark.anyio
+async def test_the_new_host_page(env: Env) -> None:
+    transport = httpx.ASGITransport(app=env.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://manager") as browser:
+        assert (await browser.get("/hosts/add")).status_code == 303  # log in first
+        login = {"username": "admin", "password": env.password}
+        assert (await browser.post("/login", data=login)).status_code == 303
+        page = await browser.get("/hosts/add")
+        assert page.status_code == 200
+        for words in ("New Host", "SSH Port", "Confirm and deploy", 'id="progress"'):
+            assert words in page.text
+        script = (await browser.get("/static/app.js")).text
+        assert "setupAddHost" in script and "?after=" in script
