@@ -186,8 +186,8 @@ class AddHost:
             code = await self._session(deploy, arguments)
             if code != 0 or deploy.error:
                 raise AddHostError(deploy.error or f"the installer ended with status {code}")
-        except (AddHostError, HostedEngineError, OSError, asyncssh.Error) as err:
-            deploy.error = one_line(str(err))
+        except Exception as err:  # a background task: whatever broke ends the run Failed, said
+            deploy.error = one_line(str(err) or type(err).__name__)
             deploy.status = "failed"
             deploy.add("ERROR", f"Failed: {deploy.error}")
             verb = "deploy" if deploy.action == "deploy" else "undeploy"

@@ -155,7 +155,8 @@ async def test_fingerprint_round_trip_then_deploy_complete(env: Env) -> None:
     refused = await env.finished(await env.client.post("/api/hosts/1/undeploy"))
     assert refused["status"] == "failed"
     assert refused["error"], refused
-    print("REFUSED:", refused["error"])
+    assert "host 1 is the last hosted-engine host" in refused["error"]
+    assert "\n" not in refused["error"]
     env.host.set_status(1, 2)
     removed = await env.finished(await env.client.post("/api/hosts/1/undeploy"))
     assert removed["status"] == "complete", removed
