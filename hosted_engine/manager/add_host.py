@@ -12,22 +12,28 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncssh
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.utils import CryptographyDeprecationWarning
 
 from hosted_engine.deploy import HOST_DEPLOY_GROUP, PLUGIN_DIR, keys
 from hosted_engine.errors import HostedEngineError
 from hosted_engine.installer.bundle import Bundle, build_bundle
 from hosted_engine.installer.dialogs import client as dc
-from hosted_engine.installer.remote import start_remote
 from hosted_engine.manager.db import Database
 from hosted_engine.manager.errors import one_line
 from hosted_engine.pki import CertificateAuthority
+
+with warnings.catch_warnings():  # asyncssh's DSA support warns on import, onto the CLI's stderr
+    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    import asyncssh
+
+    from hosted_engine.installer.remote import start_remote
 
 SSH_KEY_NAME = "manager_ssh_ed25519"
 
