@@ -65,7 +65,7 @@ class Host:
         self.tmp = tmp_path
         self.root = tmp_path / "root"
         self.storage = str(tmp_path / "storage")  # shared storage: outside the host's root
-        Path(self.storage).mkdir()
+        Path(self.storage).mkdir(parents=True)
         self.bin = self.root / "usr/bin"
         self.bin.mkdir(parents=True)
         for name, where in (("openssl", "/usr/bin/openssl"), ("nft", "/usr/sbin/nft")):

@@ -7,6 +7,8 @@ the engine VM, the fast timing profile. One test: the cluster is the expensive p
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +30,19 @@ from tests.deploy.setup.helpers import (
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[Path, list[Host], int]]:
+def short_tmp() -> Iterator[Path]:
+    """The hosts' roots hold UNIX sockets (108 bytes at most for a path): pytest's tmp_path
+    under a worker's directory is too deep for them."""
+    directory = Path(tempfile.mkdtemp(prefix="hed-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster(short_tmp: Path) -> Iterator[tuple[Path, list[Host], int]]:
+    tmp_path = short_tmp
     storage = tmp_path / "storage"
     storage.mkdir()
     port = free_port()
@@ -49,7 +63,8 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def test_three_hosts_from_nothing(cluster: tuple[Path, list[Host], int], tmp_path: Path) -> None:
+def test_three_hosts_from_nothing(cluster: tuple[Path, list[Host], int], short_tmp: Path) -> None:
+    tmp_path = short_tmp
     storage, hosts, port = cluster
     url = f"http://127.0.0.1:{port}/ovirt-engine/services/health"
     first = deploy(hosts[0], f"--generate-answer={tmp_path / 'generated.conf'}")
