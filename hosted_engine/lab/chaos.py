@@ -84,6 +84,7 @@ class ChaosReport:
     samples: int = 0
     healthy_samples: int = 0
     split_brain_samples: int = 0
+    split_brain_at: list[float] = field(default_factory=list)  # seconds into the run
     writes_acknowledged: int = 0
     writes_failed: int = 0
     writes_lost: int = 0
@@ -150,7 +151,12 @@ class ChaosReport:
         lines += [
             "(recovery: fault -> engine healthy again; 0 when it never stopped answering)",
             "",
-            f"samples with two engine VMs: {self.split_brain_samples}",
+            f"samples with two engine VMs: {self.split_brain_samples}"
+            + (
+                f" (at {', '.join(f'{t:.1f}' for t in self.split_brain_at)} s)"
+                if self.split_brain_at
+                else ""
+            ),
             f"shared-config writes: {self.writes_acknowledged} acknowledged, "
             f"{self.writes_lost} lost, {self.writes_failed} refused or failed",
             *(f"  lost: {d}" for d in self.lost_writes),
@@ -247,7 +253,9 @@ def run_chaos(
     checked = [s for s in samples if s.healthy is not None]
     report.samples = len(checked)
     report.healthy_samples = sum(1 for s in checked if s.healthy)
-    report.split_brain_samples = sum(1 for s in samples if len(s.vm_pids) > 1)
+    doubled = [s for s in samples if len(s.vm_pids) > 1]
+    report.split_brain_samples = len(doubled)
+    report.split_brain_at = [round(s.at - started, 2) for s in doubled[:50]]
     report.writes_acknowledged = writers.acknowledged
     report.writes_failed = writers.failed
     report.writes_lost = writers.lost

@@ -196,7 +196,8 @@ class LibvirtVmBackend:
             if state in (_RUNNING, _BLOCKED):
                 if self._lease is not None and not self._lease.is_held():
                     self._destroy(domain)
-                    return self._went_down(ExitReason.CRASHED, "the VM lease was lost")
+                    # our own destroy's "stopped" event must not turn this into a poweroff
+                    return self._went_down(ExitReason.CRASHED, "the VM lease was lost", False)
                 return VmStatus(VmState.UP, pid=self._pid(domain))
             if state in (_PAUSED, _PMSUSPENDED):
                 return VmStatus(VmState.PAUSED, pid=self._pid(domain))
@@ -294,13 +295,15 @@ class LibvirtVmBackend:
             return _error_code(e) == _OPERATION_INVALID  # already down
         return True
 
-    def _went_down(self, reason: ExitReason, message: str) -> VmStatus:
-        """The domain is down: the lease goes, and the first reason seen is kept."""
+    def _went_down(self, reason: ExitReason, message: str, from_events: bool = True) -> VmStatus:
+        """The domain is down: the lease goes, and the first reason seen is kept (with
+        ``from_events``, a crash is told apart by the last lifecycle event)."""
         if self._lease is not None:
             self._lease.release()
             self._lease = None
             if (
-                self.last_event is not None
+                from_events
+                and self.last_event is not None
                 and self._name is not None
                 and reason is ExitReason.CRASHED
             ):
