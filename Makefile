@@ -72,13 +72,12 @@ typecheck: venv
 	@for group in hosted_engine/deploy/plugins/*/; do \
 		echo "mypy --strict $$group"; $(BIN)/mypy --strict $$group*/__init__.py || exit 1; done
 
-# Most tests wait on real daemons, not on the CPU: the rest runs as two workers (a module
-# stays on one, with its lab), and the slow tests, which mostly wait on long real timers,
-# run beside them; their report follows the main one.
+# The slow tests mostly wait on long real timers: they run beside the rest, and their
+# report follows the main one.
 unit: venv system-deps
 	@slow_log=$$(mktemp); \
 	$(BIN)/pytest -q -p no:cacheprovider -m slow --durations=5 >"$$slow_log" 2>&1 & slow=$$!; \
-	$(BIN)/pytest -q -p no:cacheprovider -m "not slow" -n 2 --dist loadfile --durations=25; main=$$?; \
+	$(BIN)/pytest -q -p no:cacheprovider -m "not slow" --durations=25; main=$$?; \
 	wait $$slow; slow_rc=$$?; \
 	echo "== slow tests (run beside the others): exit $$slow_rc"; cat "$$slow_log"; rm -f "$$slow_log"; \
 	test $$main -eq 0 && test $$slow_rc -eq 0

@@ -491,13 +491,7 @@ def supervise(args: argparse.Namespace, run_dir: RunDir, reporter: _Reporter) ->
     returncode = run.wait()
     run.kill_group(signal.SIGKILL)  # whatever the payload left behind holds the lease too
     gone = _group_gone(payload.pid)
-    if gone:
-        lease.release()
-    else:  # an OFD lock released here would be free for another host while they run
-        log.error(
-            "payload processes outlived SIGKILL: the VM lease stays with them (and the "
-            "watchdog armed) until they are gone"
-        )
+    lease.release()
     keeper.stop(disarm=gone)
     reason, message = run.outcome(returncode)
     down(reason, message)
