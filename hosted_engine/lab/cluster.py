@@ -244,15 +244,8 @@ class Lab:
         return None if holder is None else holder.host_id
 
     def engine_vms(self) -> list[Any]:
-        vm_id = self.manifest.vm_id
-        found = []
-        for proc in processes.engine_vm_processes():
-            try:
-                if proc.environ().get("HOSTED_ENGINE_VM_ID") == vm_id:
-                    found.append(proc)
-            except Exception:
-                continue
-        return found
+        """The running engine VMs, one process (the payload) each."""
+        return processes.one_per_vm(processes.engine_vm_processes(self.manifest.vm_id))
 
     def status(self) -> dict[str, Any]:
         m = self.manifest

@@ -155,13 +155,32 @@ def stop_gracefully(procs: Iterable[psutil.Process], timeout: float) -> None:
         kill_now(left)
 
 
-def engine_vm_processes() -> list[psutil.Process]:
-    """Every engine VM payload on this machine: the processes that carry the VM id."""
+def engine_vm_processes(vm_id: str) -> list[psutil.Process]:
+    """Every process that carries the VM id: the payloads and whatever they started,
+    which inherits their environment."""
     found = []
     for proc in psutil.process_iter():
         try:
-            if "HOSTED_ENGINE_VM_ID" in proc.environ() and _alive(proc):
+            if proc.environ().get("HOSTED_ENGINE_VM_ID") == vm_id and _alive(proc):
                 found.append(proc)
         except psutil.Error:
             continue
     return found
+
+
+def one_per_vm(procs: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """One process per running VM: each payload leads its own process group (the
+    supervisor starts it so), and a child it runs (a compiler ``ctypes.util`` calls
+    while a library loads, say) stays in that group. Counting processes instead would
+    see two engine VMs where one VM runs a short-lived command. A group whose leader
+    is already gone is still a VM until its last member is."""
+    groups: dict[int, psutil.Process] = {}
+    for proc in procs:
+        try:
+            group = os.getpgid(proc.pid)
+        except OSError:
+            continue
+        kept = groups.get(group)
+        if kept is None or proc.pid == group or (kept.pid != group and proc.pid < kept.pid):
+            groups[group] = proc
+    return sorted(groups.values(), key=lambda p: p.pid)
