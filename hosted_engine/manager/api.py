@@ -9,10 +9,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
 
 from hosted_engine.client.switchover import parse_when
+from hosted_engine.deploy import keys
 from hosted_engine.errors import HostApiError
 from hosted_engine.hostd.contract import EditValue, HostApi, SwitchoverChange, VmDefinitionView
+from hosted_engine.manager.add_host import AddHost, AddHostError, Target
 from hosted_engine.manager.deps import State, current_user, state
 from hosted_engine.manager.errors import from_host, one_line
 from hosted_engine.manager.hosts import HostView
@@ -341,3 +344,129 @@ async def delete_disk(disk_id: str, user: User, st: St, request: Request) -> Non
     if not disk_id.startswith("OVF_STORE"):
         raise HTTPException(404, f"disk {disk_id[:64]} not found")
     _protected(user, st, "the OVF_STORE disk", request)
+
+
+# --- Add host (issue 10): hosted_engine.manager.add_host does the work ---------------------
+
+
+def _add_host(request: Request) -> AddHost:
+    found = getattr(request.app.state, "add_host", None)
+    if found is None:
+        raise HTTPException(
+            503, "Add host is not configured on this manager (start it with --ssh-key)"
+        )
+    assert isinstance(found, AddHost)
+    return found
+
+
+def _int_field(body: Mapping[str, Any], name: str, default: int) -> int:
+    value = body.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise HTTPException(422, f"{name} must be a port number 1..65535, got {value!r}")
+    return value
+
+
+def _target(body: Mapping[str, Any], name: str | None = None, address: str | None = None) -> Target:
+    name = body.get("name", name)
+    address = body.get("address", address)
+    user_name = body.get("ssh_user", "root")
+    fingerprint = body.get("host_key_fingerprint")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise HTTPException(422, "name: 1-64 letters, digits, '.', '_' or '-' is required")
+    if not isinstance(address, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,253}", address):
+        raise HTTPException(422, "address: a host name or IP address is required")
+    if not isinstance(user_name, str) or not _NAME.match(user_name):
+        raise HTTPException(422, "ssh_user must be a user name")
+    if fingerprint is not None and not (
+        isinstance(fingerprint, str) and fingerprint.startswith("SHA256:")
+    ):
+        raise HTTPException(422, "host_key_fingerprint must look like SHA256:...")
+    return Target(name, address, _int_field(body, "ssh_port", 22), user_name, fingerprint)
+
+
+async def _confirmed(ah: AddHost, target: Target) -> Response | None:
+    """409 with the host's fingerprint unless the admin confirmed exactly that one."""
+    try:
+        found = await ah.fingerprint(target)
+    except AddHostError as err:
+        raise HTTPException(502, str(err)) from None
+    if target.fingerprint is None:
+        return JSONResponse({"host_key_fingerprint": found}, 409)
+    if found != target.fingerprint:
+        raise HTTPException(
+            409,
+            f"{target.address}'s SSH key is {found}, not the given {target.fingerprint}: "
+            "check the address, then confirm the new fingerprint",
+        )
+    return None
+
+
+@router.post("/hosts", status_code=202, response_model=None)
+async def add_host(
+    request: Request, user: User, st: St, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any] | Response:
+    """oVirt's add host with ``deploy_hosted_engine``; 409 first, to confirm the SSH key."""
+    ah = _add_host(request)
+    target = _target(body)
+    if body.get("deploy_hosted_engine", True) is not True:
+        raise HTTPException(422, "deploy_hosted_engine must be true: hosts here are HA hosts")
+    config = body.get("hosted_engine_config", {})
+    if not isinstance(config, dict) or not all(
+        k in keys.CONFIG_NAMES and isinstance(v, str | int) for k, v in config.items()
+    ):
+        bad = [k for k in config if k not in keys.CONFIG_NAMES] if isinstance(config, dict) else []
+        raise HTTPException(
+            422, f"hosted_engine_config: unknown or non-text entries {bad or 'in an object'}"
+        )
+    host_id = keys.whole_number(str(config.get("host_id", "")))
+    if host_id is None or not 0 < host_id <= 2000:
+        raise HTTPException(422, "hosted_engine_config.host_id: a host id 1..2000 is required")
+    hostd_port = _int_field(body, "hostd_port", keys.HOSTD_PORT)
+    try:
+        ah.ca()  # no CA: say so before anything is done on the host
+    except AddHostError as err:
+        raise HTTPException(503, str(err)) from None
+    if (unconfirmed := await _confirmed(ah, target)) is not None:
+        return unconfirmed
+    args = ah.arguments("deploy", {k: str(v) for k, v in config.items()}, hostd_port)
+    deploy = ah.start(target, "deploy", args, host_id, hostd_port)
+    st.db.audit(user, "add host", target.name, "started")
+    return {"deploy_id": deploy.id, "events": f"/api/hosts/deploys/{deploy.id}"}
+
+
+@router.get("/hosts/deploys/{deploy_id}")
+async def get_deploy(
+    deploy_id: str, request: Request, user: User, after: int = 0
+) -> dict[str, Any]:
+    deploy = _add_host(request).deploys.get(deploy_id)
+    if deploy is None:
+        raise HTTPException(404, f"deploy {deploy_id} not found")
+    return deploy.view(max(after, 0))
+
+
+@router.post("/hosts/{host_id}/undeploy", status_code=202, response_model=None)
+async def undeploy(
+    host_id: int,
+    request: Request,
+    user: User,
+    st: St,
+    body: Annotated[dict[str, Any] | None, Body()] = None,
+) -> dict[str, Any] | Response:
+    """``HOSTED_ENGINE/action=remove`` on the host; the group itself refuses the last host."""
+    ah = _add_host(request)
+    row = st.hosts.row(host_id)
+    if row is None:
+        raise HTTPException(404, f"host {host_id} not found")
+    known = ah.targets.get(host_id)
+    given = dict(body or {})
+    if known is not None:
+        given.setdefault("ssh_port", known.ssh_port)
+        given.setdefault("ssh_user", known.ssh_user)
+        given.setdefault("host_key_fingerprint", known.fingerprint)
+    target = _target(given, row.name, row.address)
+    if (unconfirmed := await _confirmed(ah, target)) is not None:
+        return unconfirmed
+    args = ah.arguments("remove", {"host_id": str(host_id)}, row.port)
+    deploy = ah.start(target, "remove", args, host_id, row.port)
+    st.db.audit(user, "undeploy host", target.name, "started")
+    return {"deploy_id": deploy.id, "events": f"/api/hosts/deploys/{deploy.id}"}

@@ -38,6 +38,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cert", type=Path, default=None)
     p.add_argument("--key", type=Path, default=None)
     p.add_argument("--timeout", type=float, default=2.0, help="seconds per host call")
+    p.add_argument(
+        "--ssh-key",
+        type=Path,
+        default=None,
+        help="the manager's SSH key for Add host (default: DATA_DIR/manager_ssh_ed25519, "
+        "made on first use)",
+    )
+    p.add_argument("--ca-dir", type=Path, default=None, help="the cluster CA, to sign hosts")
+    p.add_argument("--deploy-python", default="python3", help="Python on the hosts deployed")
+    p.add_argument(
+        "--deploy-arg",
+        action="append",
+        default=[],
+        help="KEY=type:value added to every host deploy run (repeatable)",
+    )
     return p
 
 
@@ -91,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import uvicorn
 
+    from hosted_engine.manager.add_host import SSH_KEY_NAME, AddHost, AddHostSettings
     from hosted_engine.manager.app import create_app, load_hosts_file
     from hosted_engine.manager.db import open_database
 
@@ -99,6 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.hosts_file is not None:
             load_hosts_file(db, args.hosts_file)
         app = create_app(db, data_dir, _factory(args), args.timeout)
+        settings = AddHostSettings(
+            args.ssh_key or data_dir / SSH_KEY_NAME,
+            args.ca_dir,
+            args.deploy_python,
+            tuple(args.deploy_arg),
+        )
+        app.state.add_host = AddHost(db, settings)
     except (HostedEngineError, UsageError, OSError, ssl.SSLError, RuntimeError) as err:
         print(f"hosted-engine-manager: {' '.join(str(err).split())}", file=sys.stderr)
         return 1

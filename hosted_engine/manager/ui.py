@@ -156,3 +156,9 @@ async def events_page(request: Request, st: St) -> Response:
         history=history,
         history_error=history_error,
     )
+
+
+@router.get("/hosts/add", include_in_schema=False)
+async def add_host_page(request: Request, st: St) -> Response:
+    """oVirt's "New Host" dialog as a page; the JS drives /api/hosts and its deploy events."""
+    return _page(request, st, "add_host.html")

@@ -127,3 +127,64 @@ if (document.getElementById("hosts")) { setInterval(refreshHosts, 2000); }
 else { fetch("/ui/hosts.json", {credentials: "same-origin"}).then((r) => r.ok && r.json()).then((s) => s && renderHosts(s)).catch(() => {}); }
 if (document.getElementById("vm-form")) { loadVm(); document.getElementById("vm-form").addEventListener("submit", saveVm); }
 if (document.getElementById("shared-form")) sharedForm();
+
+// --- New Host: fetch the SSH fingerprint, confirm it, then follow the deploy every second.
+function addHostBody(form, fingerprint) {
+  const f = new FormData(form);
+  const config = {host_id: String(f.get("host_id") || "")};
+  for (const line of String(f.get("config") || "").split("\n")) {
+    const at = line.indexOf("=");
+    if (at > 0) config[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  const body = {
+    name: f.get("name"), address: f.get("address"), ssh_port: Number(f.get("ssh_port") || 22),
+    ssh_user: f.get("ssh_user") || "root", deploy_hosted_engine: true, hosted_engine_config: config,
+  };
+  if (fingerprint) body.host_key_fingerprint = fingerprint;
+  return body;
+}
+
+async function followDeploy(url) {
+  const list = document.getElementById("progress");
+  const outcome = document.getElementById("outcome");
+  let after = 0;
+  for (;;) {
+    const {res, data} = await call("GET", url + "?after=" + after);
+    if (!res.ok) { outcome.textContent = "Failed: " + ((data && data.detail) || res.statusText); return; }
+    for (const e of data.events) {
+      const li = document.createElement("li"); li.textContent = e.text; li.className = e.level;
+      list.appendChild(li);
+    }
+    after = data.next;
+    if (data.status !== "running") {
+      outcome.textContent = data.status === "complete" ? "Complete" : "Failed: " + data.error;
+      outcome.className = data.status === "complete" ? "notice" : "error";
+      return;
+    }
+    await new Promise((done) => setTimeout(done, 1000));
+  }
+}
+
+function setupAddHost() {
+  const form = document.getElementById("add-host");
+  if (!form) return;
+  const send = async (fingerprint) => {
+    const {res, data} = await call("POST", "/api/hosts", addHostBody(form, fingerprint));
+    if (res.status === 409 && data && data.host_key_fingerprint) {
+      document.getElementById("fingerprint-value").textContent = data.host_key_fingerprint;
+      document.getElementById("fingerprint").hidden = false;
+      say("Verify the host's SSH fingerprint, then confirm.", false);
+    } else if (res.status === 202) {
+      document.getElementById("fingerprint").hidden = true;
+      say("Installing Host " + form.elements.name.value + ".", false);
+      followDeploy(data.events);
+    } else {
+      say((data && data.detail) || res.statusText, true);
+    }
+  };
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); send(null); });
+  document.getElementById("confirm").addEventListener("click", () => {
+    send(document.getElementById("fingerprint-value").textContent);
+  });
+}
+setupAddHost();
