@@ -16,7 +16,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.utils import CryptographyDeprecationWarning
@@ -29,11 +30,8 @@ from hosted_engine.manager.db import Database
 from hosted_engine.manager.errors import one_line
 from hosted_engine.pki import CertificateAuthority
 
-with warnings.catch_warnings():  # asyncssh's DSA support warns on import, onto the CLI's stderr
-    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+if TYPE_CHECKING:
     import asyncssh
-
-    from hosted_engine.installer.remote import start_remote
 
 SSH_KEY_NAME = "manager_ssh_ed25519"
 
@@ -90,15 +88,29 @@ class AddHostSettings:
     connect_timeout: float = 15.0
 
 
+def _asyncssh() -> ModuleType:
+    """asyncssh, imported on first use. Its import takes a quarter of a second and runs
+    ``ldconfig``, ``gcc`` and ``ld`` (``ctypes.util`` looking for optional libraries):
+    every start of the engine VM would pay that for a page used now and then. Its DSA
+    support warns on import, onto the manager's log; that is kept quiet."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        import asyncssh as module
+    return module
+
+
 def ensure_ssh_key(path: Path) -> asyncssh.SSHKey:
     """The manager's SSH key, made on first use (private, 0600)."""
+    ssh = _asyncssh()
+    key: asyncssh.SSHKey
     if path.exists():
         try:
-            return asyncssh.read_private_key(str(path))
-        except (OSError, asyncssh.KeyImportError) as err:
+            key = ssh.read_private_key(str(path))
+        except (OSError, ssh.KeyImportError) as err:
             raise AddHostError(f"cannot read the manager's SSH key {path}: {err}") from None
+        return key
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = asyncssh.generate_private_key("ssh-ed25519", comment="hosted-engine-manager")
+    key = ssh.generate_private_key("ssh-ed25519", comment="hosted-engine-manager")
     key.write_private_key(str(path))
     path.chmod(0o600)
     return key
@@ -141,12 +153,13 @@ class AddHost:
 
     async def fingerprint(self, target: Target) -> str:
         """The host's SSH key fingerprint, learnt without logging in."""
+        ssh = _asyncssh()
         try:
             key = await asyncio.wait_for(
-                asyncssh.get_server_host_key(target.address, target.ssh_port),
+                ssh.get_server_host_key(target.address, target.ssh_port),
                 self.settings.connect_timeout,
             )
-        except (OSError, asyncssh.Error, TimeoutError) as err:
+        except (OSError, ssh.Error, TimeoutError) as err:
             raise AddHostError(
                 f"cannot reach {target.address}:{target.ssh_port} over SSH: {err or 'timed out'}"
             ) from None
@@ -213,9 +226,12 @@ class AddHost:
     async def _session(self, deploy: Deploy, arguments: Sequence[str]) -> int | None:
         target = deploy.target
         deploy.add("INFO", f"Connecting to {target.address}:{target.ssh_port} as {target.ssh_user}")
+        ssh = _asyncssh()
+        from hosted_engine.installer.remote import start_remote  # asyncssh is loaded now
+
         try:
             connection = await asyncio.wait_for(
-                asyncssh.connect(
+                ssh.connect(
                     target.address,
                     target.ssh_port,
                     username=target.ssh_user,
@@ -225,7 +241,7 @@ class AddHost:
                 ),
                 self.settings.connect_timeout,
             )
-        except (OSError, asyncssh.Error, TimeoutError) as err:
+        except (OSError, ssh.Error, TimeoutError) as err:
             raise AddHostError(
                 f"cannot log in to {target.address}:{target.ssh_port} as {target.ssh_user}: "
                 f"{err or 'timed out'}"
