@@ -191,7 +191,7 @@ def test_poweroff_is_down_poweroff_and_wakes_waiters(
 ) -> None:
     first, _ = hosts
     assert isinstance(first.start(VmDefinition(vm_id="engine", name=name)), Started)
-    wait_until(lambda: first.last_event is not None, 5, "the STARTED event")
+    wait_until(lambda: first.last_event is not None, 30, "the STARTED event")
     first.changed.clear()
 
     assert first.poweroff() is StopResult.DONE
