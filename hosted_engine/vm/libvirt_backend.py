@@ -161,6 +161,8 @@ class LibvirtVmBackend:
         self._timer: threading.Timer | None = None
         self._last_cpu: tuple[float, int] | None = None
         self._closed = False
+        # the domain being started: its STARTED event can come before create() returns
+        self._starting: str | None = None
 
     # --- VmBackend ---------------------------------------------------------------------------
     def start(self, definition: VmDefinition) -> StartResult:
@@ -173,10 +175,12 @@ class LibvirtVmBackend:
             except LeaseHeldError as e:
                 self._down = VmStatus(VmState.DOWN, ExitReason.LEASE_HELD, str(e))
                 return LeaseHeld(e.holder)
+            self._starting = definition.name
             try:
                 domain = self._conn.defineXML(domain_xml(definition, self.settings))
                 domain.create()
             except self._libvirt.libvirtError as e:
+                self._starting = None
                 lease.release()
                 if _error_code(e) == _OPERATION_INVALID and self._active(definition.name):
                     return AlreadyRunning(VmStatus(VmState.UP))
@@ -184,6 +188,7 @@ class LibvirtVmBackend:
                 self._down = VmStatus(VmState.DOWN, ExitReason.START_FAILED, reason)
                 return StartFailed(reason)
             self._name, self._lease, self._asked = definition.name, lease, None
+            self._starting = None
             self._last_cpu = None
             return Started(self._pid(domain))
 
@@ -328,7 +333,7 @@ class LibvirtVmBackend:
             timer.cancel()
 
     def _on_event(self, _conn: Any, domain: Any, event: int, detail: int, _opaque: Any) -> None:
-        if self._closed or domain.name() != self._name:
+        if self._closed or domain.name() not in (self._name, self._starting):
             return
         self.last_event = (event, detail)
         if event in (_EVENT_STOPPED, _EVENT_CRASHED):

@@ -72,6 +72,7 @@ VM_ID_ENV = "HOSTED_ENGINE_VM_ID"
 _WATCHED = {signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD}
 _TICK = 0.5  # how often a running payload is looked at even when no signal comes
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 # --- the run dir ----------------------------------------------------------------------------
@@ -408,10 +409,33 @@ def _publish(run_dir: RunDir, record: StatusRecord) -> None:
         log.error("cannot write %s: %s", run_dir.status_file, e)
 
 
+def _become_subreaper() -> None:
+    """Make the payload's orphans our children rather than init's.
+
+    A process the payload started and left behind is, once killed, a zombie until its
+    parent reaps it. As init's it lingers for as long as init takes (1.7 s under the init
+    of the machine this was written on, more under load, forever under one that never
+    reaps), and a lingering zombie is a group that is not gone: the watchdog stays armed
+    and the host is reset for nothing. As ours, :func:`_group_gone` reaps it at once.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(1))
+
+
+def _reap_group(pgid: int) -> None:
+    """Collect the group's dead processes that are our children (see above). Only once
+    the payload itself was waited for: this must not take its exit status."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-pgid, os.WNOHANG)[0] > 0:
+            pass
+
+
 def _group_gone(pgid: int, timeout: float = 2.0) -> bool:
     """Whether no process of the payload's group is left (so none holds the lease)."""
     deadline = time.monotonic() + timeout
     while True:
+        _reap_group(pgid)
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
@@ -541,6 +565,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     _detach()
     signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)  # taken by sigtimedwait, not handlers
+    _become_subreaper()
     run_dir = RunDir(args.run_dir)
     logging.basicConfig(
         filename=run_dir.supervisor_log,
