@@ -49,6 +49,11 @@ class LivenessTracker:
         """The hosts watched now: the slots of the latest read, never those cleaned since."""
         return frozenset(self._seen)
 
+    def changed_at(self, host_id: int) -> float | None:
+        """When we last saw the host's timestamp change (our monotonic clock)."""
+        seen = self._seen.get(host_id)
+        return None if seen is None else seen.changed_at
+
     def status(self, host_id: int, now: float) -> Liveness:
         seen = self._seen.get(host_id)
         if seen is None:

@@ -29,9 +29,12 @@ PREFIX = "hosted_engine_"
 class EngineWatch:
     """Which host runs a healthy engine, as this broker's scans see it.
 
-    A failover is a change of that host (with or without a gap); downtime is the time
-    during which no live host reports a healthy engine, counted from this broker's first
-    scan on, on its monotonic clock.
+    A failover is a change of that host (with or without a gap); downtime runs from the
+    last fresh evidence of a healthy engine (when the runner's record last changed) to the
+    scan that sees one again, on this broker's monotonic clock, from its first scan on.
+    Fresh evidence, not the last scan: a killed host's record goes on saying "up, good"
+    and counts as alive for a whole alive timeout, while another host may already have
+    restarted the engine; counting from the last scan made such a failover look 0 s long.
     """
 
     failovers: int = 0
@@ -39,31 +42,39 @@ class EngineWatch:
     _downtime: float = 0.0
     _runner: int | None = None  # the host with a healthy engine at the last scan
     _last_runner: int | None = None  # the last host ever seen with one
-    _last_at: float | None = None
-    _last_up_at: float | None = None  # the last scan that showed a healthy engine
+    _last_up_at: float | None = None  # the last fresh record of a healthy engine
+    _down_since: float | None = None  # set while no engine is seen up
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def observe(self, now: float, runner: int | None) -> None:
+    def observe(self, now: float, runner: int | None, fresh_at: float | None = None) -> None:
+        """One scan: ``runner`` has a healthy engine (None: no host has), its record last
+        changed at ``fresh_at`` (None: now)."""
         with self._lock:
-            if self._last_at is not None and self._runner is None:
-                self._downtime += max(0.0, now - self._last_at)
-            if runner is not None:
+            if runner is None:
+                if self._down_since is None:
+                    self._down_since = self._last_up_at if self._last_up_at is not None else now
+            else:
                 if self._last_runner is not None and runner != self._last_runner:
                     self.failovers += 1
+                    if self._down_since is None and self._last_up_at is not None:
+                        self._down_since = self._last_up_at  # the old host went silent
+                if self._down_since is not None:
+                    self._downtime += max(0.0, now - self._down_since)
+                    self._down_since = None
                 self._last_runner = runner
-                self._last_up_at = now
-            self._runner, self._last_at = runner, now
+                self._last_up_at = now if fresh_at is None else min(now, fresh_at)
+            self._runner = runner
 
     def last_up_at(self) -> float | None:
-        """When a healthy engine was last seen (monotonic; None: never)."""
+        """When a healthy engine was last seen in a fresh record (monotonic; None: never)."""
         with self._lock:
             return self._last_up_at
 
     def downtime(self, now: float) -> float:
         with self._lock:
-            if self._runner is not None or self._last_at is None:
+            if self._down_since is None:
                 return self._downtime
-            return self._downtime + max(0.0, now - self._last_at)
+            return self._downtime + max(0.0, now - self._down_since)
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,7 @@ class StatusPublisher:
             self._scan = scan
             self.liveness.observe(now, {h: r.host_ts for h, r in scan.hosts.items()})
         self.health.last_scan_ok = now
-        self.engine_watch.observe(now, self._healthy_engine_host(scan, now))
+        self.engine_watch.observe(now, *self._healthy_engine_host(scan, now))
         self._read_switchover()
         self.probe_vm_lease()
 
@@ -232,14 +232,21 @@ class StatusPublisher:
             request = self._switchover
         return request if request is not None and request.due(self.clock.time()) else None
 
-    def _healthy_engine_host(self, scan: Scan, now: float) -> int | None:
-        """The live host whose record says its engine is up and healthy, if any."""
-        for host_id, record in sorted(scan.hosts.items()):
-            engine = record.engine
-            alive = self.liveness_of(host_id, now) is Liveness.ALIVE
-            if alive and engine.vm == "up" and engine.health == "good":
-                return host_id
-        return None
+    def _healthy_engine_host(self, scan: Scan, now: float) -> tuple[int | None, float | None]:
+        """The live host whose record says its engine is up and healthy, with when its
+        record last changed; the freshest such record if more than one (a killed host's
+        stays "up" until it goes stale)."""
+        best: tuple[int | None, float | None] = (None, None)
+        with self._lock:
+            for host_id, record in sorted(scan.hosts.items()):
+                if self.liveness.status(host_id, now) is not Liveness.ALIVE:
+                    continue
+                if record.engine.vm != "up" or record.engine.health != "good":
+                    continue
+                changed_at = self.liveness.changed_at(host_id) or 0.0
+                if best[0] is None or changed_at > (best[1] or 0.0):
+                    best = (host_id, changed_at)
+        return best
 
     def probe_vm_lease(self) -> None:
         """Who holds the VM lease now (file I/O on the shared domain: this thread only)."""

@@ -24,7 +24,7 @@ def test_a_scrape_tells_the_brokers_view() -> None:
     watch = EngineWatch()
     watch.observe(100.0, 2)
     watch.observe(101.0, None)  # the engine host died...
-    watch.observe(104.0, 3)  # ...and host 3 took over: 3 s down
+    watch.observe(104.0, 3)  # ...and host 3 took over: down since last seen up, 4 s
     watch.switchovers = 2
     sources = MetricsSources(
         host_id=1,
@@ -56,7 +56,7 @@ def test_a_scrape_tells_the_brokers_view() -> None:
     assert m["hosted_engine_storage_read_seconds"] == [({}, 0.012)]
     assert m["hosted_engine_failovers"] == [({}, 1.0)]  # the parser drops _total
     assert m["hosted_engine_switchovers"] == [({}, 2.0)]
-    assert m["hosted_engine_engine_downtime_seconds"] == [({}, 3.0)]
+    assert m["hosted_engine_engine_downtime_seconds"] == [({}, 4.0)]
 
 
 def test_downtime_runs_on_while_no_engine_is_up() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,14 @@ def domain(tmp_path: Path) -> Path:
 
 
 def publisher(
-    tmp_path: Path, host_id: int, clock: FakeClock, store: MemoryLeaseStore
+    tmp_path: Path,
+    host_id: int,
+    clock: FakeClock,
+    store: MemoryLeaseStore,
+    engine: Callable[[], EngineStatus] = lambda: UP,
 ) -> StatusPublisher:
     c = config(tmp_path, host_id)
-    return StatusPublisher(
-        c, Whiteboard(c.metadata_path), MemoryLeaseManager(store), lambda: UP, clock
-    )
+    return StatusPublisher(c, Whiteboard(c.metadata_path), MemoryLeaseManager(store), engine, clock)
 
 
 def report(clock: FakeClock, **kw: object) -> AgentReport:
@@ -117,3 +120,40 @@ def test_storage_errors_are_reported_and_retried(domain: Path) -> None:
     clock.advance(1)
     one.publish_once()
     assert one.health.last_write_ok == clock.monotonic()
+
+
+def test_downtime_runs_from_a_killed_hosts_last_write_not_its_stale_record(domain: Path) -> None:
+    """A killed engine host's record says "up, good" and counts as alive for a whole alive
+    timeout; another host can restart the engine within it. The gap is measured from the
+    killed host's last write (this was 0 s: a failover "without downtime")."""
+    clock, store = FakeClock(), MemoryLeaseStore()
+    period = 0.5
+    down = EngineStatus("down", "bad", "Down")
+    engine_on_two = [down]
+    one = publisher(domain, 1, clock, store)
+    two = publisher(domain, 2, clock, store, lambda: engine_on_two[0])
+    observer = publisher(domain, 3, clock, store, lambda: down)
+    for _ in range(6):
+        one.report_agent(report(clock))
+        two.report_agent(report(clock, state="EngineDown"))
+        one.publish_once()
+        two.publish_once()
+        observer.publish_once()
+        clock.advance(period)
+    last_write = clock.monotonic() - period  # host 1 is killed: it never writes again
+    before = observer.engine_watch.downtime(last_write)  # the first scans, before host 1 was seen
+    for _ in range(3):  # 1.5 s: host 1 still counts as alive
+        two.report_agent(report(clock, state="EngineDown"))
+        two.publish_once()
+        observer.publish_once()
+        clock.advance(period)
+    assert observer.liveness_of(1, clock.monotonic()) is Liveness.ALIVE
+    assert observer.engine_watch.last_up_at() == pytest.approx(last_write, abs=period)
+    engine_on_two[0] = UP  # host 2 restarted the engine
+    two.report_agent(report(clock))
+    two.publish_once()
+    observer.publish_once()
+    seen_at = clock.monotonic()
+    assert observer.engine_watch.failovers == 1
+    gap = observer.engine_watch.downtime(seen_at) - before
+    assert gap == pytest.approx(seen_at - last_write, abs=period)
