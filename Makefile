@@ -72,15 +72,25 @@ typecheck: venv
 	@for group in hosted_engine/deploy/plugins/*/; do \
 		echo "mypy --strict $$group"; $(BIN)/mypy --strict $$group*/__init__.py || exit 1; done
 
-# The slow tests mostly wait on long real timers: they run beside the rest, and their
-# report follows the main one.
+# Three pytest processes share the 2 cores, since most of the time goes in waiting on real
+# timers (failure timeouts, sanlock's delta leases, the chaos run's settling): the slow
+# tests; the lab scenarios and the sanlock backend's; and everything else, in front.
+# The two background lanes report after the front one.
+LAB_LANE = tests/integration tests/locking/test_sanlock_backend.py
 unit: venv system-deps
-	@slow_log=$$(mktemp); \
+	@slow_log=$$(mktemp); lab_log=$$(mktemp); \
 	$(BIN)/pytest -q -p no:cacheprovider -m slow --durations=5 >"$$slow_log" 2>&1 & slow=$$!; \
-	$(BIN)/pytest -q -p no:cacheprovider -m "not slow" --durations=25; main=$$?; \
+	$(BIN)/pytest -q -p no:cacheprovider -m "not slow" --durations=10 $(LAB_LANE) \
+		>"$$lab_log" 2>&1 & lab=$$!; \
+	$(BIN)/pytest -q -p no:cacheprovider -m "not slow" --durations=15 \
+		$(addprefix --ignore=,$(LAB_LANE)); main=$$?; \
+	wait $$lab; lab_rc=$$?; \
+	echo "== lab scenarios and the sanlock backend (run beside the others): exit $$lab_rc"; \
+	cat "$$lab_log"; \
 	wait $$slow; slow_rc=$$?; \
-	echo "== slow tests (run beside the others): exit $$slow_rc"; cat "$$slow_log"; rm -f "$$slow_log"; \
-	test $$main -eq 0 && test $$slow_rc -eq 0
+	echo "== slow tests (run beside the others): exit $$slow_rc"; cat "$$slow_log"; \
+	rm -f "$$slow_log" "$$lab_log"; \
+	test $$main -eq 0 && test $$lab_rc -eq 0 && test $$slow_rc -eq 0
 
 test: venv system-deps lint typecheck unit
 
