@@ -2,10 +2,13 @@
 
 The broker runs for months and allocates in small bursts every period (a record, a read of
 every slot, a health check). The Python heap stays flat, but glibc keeps the freed pages
-of those bursts, so RSS crept up by a few KB a minute. Two cheap measures: move the
+of those bursts, so RSS crept up by a few KB a minute. Three cheap measures: move the
 objects that live for the whole run out of the collector's generations once start-up is
-done (``gc.freeze``), so collections neither touch nor dirty their pages, and hand free
-heap pages back to the kernel once a minute (``malloc_trim``, glibc only).
+done (``gc.freeze``), so collections neither touch nor dirty their pages; hand free heap
+pages back to the kernel once a minute (``malloc_trim``, glibc only); and fix glibc's
+mmap threshold. Left dynamic, glibc raises that threshold to the size of every mapped
+block freed, so the periodic large buffers (a read of every slot, an OVF_STORE copy) move
+from their own mappings, returned whole on free, into the heap, where they fragment it.
 """
 
 from __future__ import annotations
@@ -15,23 +18,41 @@ import ctypes.util
 import gc
 import logging
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("hosted_engine.broker.memory")
 
 TRIM_PERIOD = 60.0
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (glibc's malloc.h)
+MMAP_THRESHOLD = 128 * 1024  # glibc's starting value, kept
+
+
+def _libc_function(name: str) -> Any:
+    """A glibc function, or None on a C library without it (musl, macOS, ...)."""
+    try:
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c")), name)
+    except (OSError, AttributeError, TypeError):
+        return None
 
 
 def _load_trim() -> Callable[[], int] | None:
-    """``malloc_trim(0)`` when the C library has it (glibc); None on musl, macOS, ..."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError, TypeError):
+    """``malloc_trim(0)``."""
+    trim = _libc_function("malloc_trim")
+    if trim is None:
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return lambda: int(trim(0))
+
+
+def fix_mmap_threshold() -> bool:
+    """Set glibc's mmap threshold (which ends its dynamic adjustment); True when set."""
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return int(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) == 1
 
 
 class MemoryKeeper:

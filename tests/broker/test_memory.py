@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -40,3 +42,35 @@ def test_the_real_malloc_trim_can_be_called() -> None:
     if not keeper.can_trim:
         pytest.skip("C library without malloc_trim (not glibc)")
     assert keeper.trim() in (True, False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_fixed_mmap_threshold_keeps_freed_large_blocks_out_of_the_heap() -> None:
+    """Run in a fresh interpreter: with glibc's dynamic threshold, freeing one 1 MiB mapped
+    block raises the threshold, and the next 1 MiB block comes from the heap (brk)."""
+    script = textwrap.dedent(
+        """
+        import ctypes, ctypes.util, sys
+        from hosted_engine.broker.memory import fix_mmap_threshold
+        if sys.argv[1] == "fixed" and not fix_mmap_threshold():
+            sys.exit("no mallopt")
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.malloc.restype = ctypes.c_void_p
+        libc.free.argtypes = [ctypes.c_void_p]
+        libc.sbrk.restype = ctypes.c_void_p
+        libc.sbrk.argtypes = [ctypes.c_long]
+        libc.free(libc.malloc(1 << 20))
+        top = libc.sbrk(0)
+        block = libc.malloc(1 << 20)
+        print("heap" if libc.sbrk(0) != top or (top - (1 << 21)) < block < top else "mapped")
+        """
+    )
+
+    def where(mode: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script, mode], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    assert where("dynamic") == "heap"  # what the broker suffered
+    assert where("fixed") == "mapped"
