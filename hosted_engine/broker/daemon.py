@@ -9,7 +9,7 @@ import threading
 from hosted_engine.backends import lease_manager_for, vm_backend_for
 from hosted_engine.broker.config_cache import ConfigCache
 from hosted_engine.broker.fencing import LEASE_KEY, FencingReport
-from hosted_engine.broker.memory import TRIM_PERIOD, MemoryKeeper, fix_mmap_threshold
+from hosted_engine.broker.memory import TRIM_PERIOD, MemoryKeeper, tune_malloc
 from hosted_engine.broker.metrics import MetricsServer, MetricsSources
 from hosted_engine.broker.monitors import MonitorRunner, build_monitors
 from hosted_engine.broker.notifications import Notifier, load_broker_conf
@@ -28,7 +28,7 @@ log = logging.getLogger("hosted_engine.broker")
 
 
 def run(config: HostConfig, stop: threading.Event) -> int:
-    fix_mmap_threshold()  # before the first large buffer
+    tune_malloc()  # before the threads and the first large buffer
     clock = SystemClock()
     leases = lease_manager_for(config)
     whiteboard = Whiteboard(config.metadata_path)

@@ -44,33 +44,60 @@ def test_the_real_malloc_trim_can_be_called() -> None:
     assert keeper.trim() in (True, False)
 
 
+def _in_fresh_python(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+_LIBC = """
+    import ctypes, ctypes.util, sys, threading
+    from hosted_engine.broker.memory import tune_malloc
+    if sys.argv[1] == "tuned" and not tune_malloc():
+        sys.exit("no mallopt")
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.sbrk.restype = ctypes.c_void_p
+    libc.sbrk.argtypes = [ctypes.c_long]
+
+    def in_heap(address, top):
+        return top - (1 << 30) < address < top
+"""
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_a_fixed_mmap_threshold_keeps_freed_large_blocks_out_of_the_heap() -> None:
-    """Run in a fresh interpreter: with glibc's dynamic threshold, freeing one 1 MiB mapped
-    block raises the threshold, and the next 1 MiB block comes from the heap (brk)."""
-    script = textwrap.dedent(
-        """
-        import ctypes, ctypes.util, sys
-        from hosted_engine.broker.memory import fix_mmap_threshold
-        if sys.argv[1] == "fixed" and not fix_mmap_threshold():
-            sys.exit("no mallopt")
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        libc.malloc.restype = ctypes.c_void_p
-        libc.free.argtypes = [ctypes.c_void_p]
-        libc.sbrk.restype = ctypes.c_void_p
-        libc.sbrk.argtypes = [ctypes.c_long]
-        libc.free(libc.malloc(1 << 20))
-        top = libc.sbrk(0)
-        block = libc.malloc(1 << 20)
-        print("heap" if libc.sbrk(0) != top or (top - (1 << 21)) < block < top else "mapped")
-        """
+    """With glibc's dynamic threshold, freeing one 1 MiB mapped block raises the threshold,
+    and the next 1 MiB block comes from the heap."""
+    script = (
+        _LIBC
+        + """
+    libc.free(libc.malloc(1 << 20))
+    top = libc.sbrk(0)
+    block = libc.malloc(1 << 20)
+    print("heap" if libc.sbrk(0) != top or in_heap(block, top) else "mapped")
+    """
     )
+    assert _in_fresh_python(script, "dynamic") == "heap"  # what the broker suffered
+    assert _in_fresh_python(script, "tuned") == "mapped"
 
-    def where(mode: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", script, mode], capture_output=True, text=True, check=True
-        )
-        return done.stdout.strip()
 
-    assert where("dynamic") == "heap"  # what the broker suffered
-    assert where("fixed") == "mapped"
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_thread_allocates_from_the_one_arena() -> None:
+    script = (
+        _LIBC
+        + """
+    got = []
+    thread = threading.Thread(target=lambda: got.append(libc.malloc(1000)))
+    thread.start()
+    thread.join()
+    print("main arena" if in_heap(got[0], libc.sbrk(0)) else "own arena")
+    """
+    )
+    assert _in_fresh_python(script, "dynamic") == "own arena"
+    assert _in_fresh_python(script, "tuned") == "main arena"
