@@ -15,6 +15,7 @@ import pytest
 from cryptography import x509
 
 from hosted_engine.deploy import keys
+from hosted_engine.manager.auth import SESSION_COOKIE
 from hosted_engine.pki import verify_certificate
 from tests.installer.sshd import SshServer
 from tests.manager.add_host_rig import Rig, make_rig, manager_sshd
@@ -63,10 +64,17 @@ def anyio_backend() -> str:
 
 
 async def _env(tmp_path: Path, sshd: tuple[SshServer, Path], gated: bool) -> AsyncIterator[Env]:
+    """The client holds an admin session as the UI does (HTTP Basic would cost an argon2
+    check per request; tests/manager/test_api.py covers Basic)."""
     rig = make_rig(tmp_path, *sshd, gated=gated)
     transport = httpx.ASGITransport(app=rig.app)
+    sessions = rig.app.state.manager.sessions
+    cookie = sessions.make("admin")
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://manager", auth=("admin", rig.password)
+        transport=transport,
+        base_url="http://manager",
+        cookies={SESSION_COOKIE: cookie},
+        headers={"X-CSRF-Token": sessions.csrf(cookie)},
     ) as client:
         try:
             yield Env(client, rig)
@@ -182,6 +190,12 @@ async def test_the_new_host_page(env: Env) -> None:
             assert words in page.text
         script = (await browser.get("/static/app.js")).text
         assert "setupAddHost" in script and "?after=" in script
+        assert "setupUndeploy" in script
+        hosts = await browser.get("/hosts")
+        assert 'id="undeploy"' in hosts.text and "Undeploy hosted engine from host" in hosts.text
+        env.db.upsert_host(1, "host1.lab", "127.0.0.1", env.hostd_port)
+        listed = (await browser.get("/ui/hosts.json")).json()["hosts"]
+        assert listed[0]["actions"]["undeploy"] is True
 
 
 # --- refusals: a one-line detail, nothing started on the host, nothing written ----------
@@ -210,40 +224,38 @@ async def _refused(env: Env, status: int, url: str, body: Any, *words: str) -> s
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "a\0b", "a\u2028b", "a\u2029b", "a\x85b"])
-async def test_a_config_value_of_more_than_one_line_is_refused(env: Env, bad: str) -> None:
-    body = env.body(host_key_fingerprint=env.fingerprint, config={"hostname": bad})
-    await _refused(env, 422, "/api/hosts", body, "hosted_engine_config.hostname", "one line")
+async def test_a_config_value_of_more_than_one_line_is_refused(env: Env) -> None:
+    for bad in ["a\nb", "a\rb", "a\0b", "a\u2028b", "a\u2029b", "a\x85b"]:
+        body = env.body(host_key_fingerprint=env.fingerprint, config={"hostname": bad})
+        await _refused(env, 422, "/api/hosts", body, "hosted_engine_config.hostname", "one line")
+
+
+BAD_FIELDS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
+    ({"name": None}, ("name",)),
+    ({"address": None}, ("address",)),
+    ({"name": ["host1"]}, ("name",)),
+    ({"ssh_port": "22"}, ("ssh_port",)),
+    ({"ssh_port": True}, ("ssh_port",)),
+    ({"hostd_port": 70000}, ("hostd_port",)),
+    ({"deploy_hosted_engine": "yes"}, ("deploy_hosted_engine",)),
+    ({"hosted_engine_config": None}, ("hosted_engine_config",)),
+    ({"hosted_engine_config": {"sdUUID": "x"}}, ("host_id",)),
+    ({"config": {"host_id": "one"}}, ("host_id",)),
+    ({"config": {"storage": True}}, ("hosted_engine_config.storage",)),
+    ({"config": {"storage": ["/srv"]}}, ("hosted_engine_config.storage",)),
+    ({"config": {"no_such_key": "1"}}, ("no_such_key",)),
+    ({"host_key_fingerprint": "SHA256:short"}, ("host_key_fingerprint",)),
+]
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("change", "words"),
-    [
-        ({"name": None}, ("name",)),
-        ({"address": None}, ("address",)),
-        ({"name": ["host1"]}, ("name",)),
-        ({"ssh_port": "22"}, ("ssh_port",)),
-        ({"ssh_port": True}, ("ssh_port",)),
-        ({"hostd_port": 70000}, ("hostd_port",)),
-        ({"deploy_hosted_engine": "yes"}, ("deploy_hosted_engine",)),
-        ({"hosted_engine_config": None}, ("hosted_engine_config",)),
-        ({"hosted_engine_config": {"sdUUID": "x"}}, ("host_id",)),
-        ({"config": {"host_id": "one"}}, ("host_id",)),
-        ({"config": {"storage": True}}, ("hosted_engine_config.storage",)),
-        ({"config": {"storage": ["/srv"]}}, ("hosted_engine_config.storage",)),
-        ({"config": {"no_such_key": "1"}}, ("no_such_key",)),
-        ({"host_key_fingerprint": "SHA256:short"}, ("host_key_fingerprint",)),
-    ],
-)
-async def test_a_missing_or_ill_typed_field_is_refused(
-    env: Env, change: dict[str, Any], words: tuple[str, ...]
-) -> None:
-    body = env.body(**{"host_key_fingerprint": env.fingerprint, **change})
-    for key, value in change.items():  # None: the field left out
-        if value is None:
-            del body[key]
-    await _refused(env, 422, "/api/hosts", body, *words)
+async def test_a_missing_or_ill_typed_field_is_refused(env: Env) -> None:
+    for change, words in BAD_FIELDS:
+        body = env.body(**{"host_key_fingerprint": env.fingerprint, **change})
+        for key, value in change.items():  # None: the field left out
+            if value is None:
+                del body[key]
+        await _refused(env, 422, "/api/hosts", body, *words)
 
 
 @pytest.mark.anyio
