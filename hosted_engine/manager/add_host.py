@@ -59,6 +59,9 @@ class Target:
 
 @dataclass
 class Deploy:
+    """One run on a host, watched live: its events in order, ``status`` running until it
+    ends ``complete`` or ``failed`` (with ``error``, the one line that says why)."""
+
     id: str
     target: Target
     action: str  # "deploy" or "remove" (HOSTED_ENGINE/action)
@@ -75,6 +78,7 @@ class Deploy:
         return {
             "id": self.id,
             "host": self.target.name,
+            "host_id": self.host_id,
             "action": self.action,
             "status": self.status,
             "events": self.events[after:],

@@ -303,6 +303,19 @@ async def test_undeploy_refuses_a_bad_field_and_an_unknown_host(env: Env) -> Non
     await env.deploy()
     await _refused(env, 422, "/api/hosts/1/undeploy", {"undeploy_hosted_engine": 1})
     await _refused(env, 422, "/api/hosts/1/undeploy", {"ssh_port": 0}, "ssh_port")
+    # a manager that did not deploy the host (or restarted since) asks for its key first
+    env.add_host.targets.clear()
+    body = {"ssh_port": env.server.port}
+    before = _snapshot(env)
+    answer = await env.client.post("/api/hosts/1/undeploy", json=body)
+    assert answer.status_code == 409
+    assert answer.json() == {"host_key_fingerprint": env.fingerprint}
+    assert _snapshot(env) == before
+    env.host.set_status(1, 2)
+    body["host_key_fingerprint"] = env.fingerprint
+    removed = await env.finished(await env.client.post("/api/hosts/1/undeploy", json=body))
+    assert removed["status"] == "complete" and removed["host_id"] == 1, removed
+    assert env.db.hosts() == []
 
 
 @pytest.mark.anyio
