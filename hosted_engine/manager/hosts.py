@@ -181,7 +181,12 @@ class Hosts:
         await asyncio.gather(*(refresh(r) for r in self.db.hosts()))
 
     def record_changes(self, views: list[HostView]) -> None:
+        """Events for what changed since the last round; a host removed while the round
+        was under way is skipped, so nothing of it outlives ``forget``."""
+        registered = {row.id for row in self.db.hosts()}
         for v in views:
+            if v.row.id not in registered:
+                continue
             now = (
                 None
                 if v.status is None

@@ -92,6 +92,10 @@ class Rig:
         assert self.gate is not None, "the rig was made without a gate"
         self.gate.touch()
 
+    def close_gate(self) -> None:
+        assert self.gate is not None, "the rig was made without a gate"
+        self.gate.unlink(missing_ok=True)
+
     def close(self) -> None:
         self.db.close()
 

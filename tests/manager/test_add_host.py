@@ -289,7 +289,7 @@ async def test_a_second_run_on_a_host_while_one_runs_is_refused(gated: Env) -> N
     assert (await env.finished(first))["status"] == "complete"
 
     env.host.set_status(1, 2)
-    env.rig.gate.unlink()  # type: ignore[union-attr]
+    env.rig.close_gate()
     undeploy = await env.client.post("/api/hosts/1/undeploy")
     assert undeploy.status_code == 202, undeploy.text
     await _refused(env, 409, "/api/hosts/1/undeploy", None, "an undeploy of host1.lab")
