@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from hosted_engine.client.switchover import parse_when
 from hosted_engine.deploy import keys
 from hosted_engine.errors import HostApiError
+from hosted_engine.files.text import is_printable_line
 from hosted_engine.hostd.contract import EditValue, HostApi, SwitchoverChange, VmDefinitionView
 from hosted_engine.manager.add_host import AddHost, AddHostConflict, AddHostError, Deploy, Target
 from hosted_engine.manager.deps import State, current_user, state
@@ -389,7 +390,9 @@ def _target(body: Mapping[str, Any], name: str | None = None, address: str | Non
 
 def _config(body: Mapping[str, Any]) -> dict[str, str]:
     """``hosted_engine_config``: known names, each a string or a whole number, each one
-    line (it becomes a line of hosted-engine.conf and a token of the machine dialog)."""
+    line of printable text: it becomes a line of hosted-engine.conf, whose writer on the
+    host refuses anything else (files/keyvalue.py), and a token of the machine dialog.
+    Refused here, the run is not started only to fail on the host."""
     config = body.get("hosted_engine_config", {})
     if not isinstance(config, dict):
         raise HTTPException(422, "hosted_engine_config must be an object of name: value")
@@ -402,9 +405,11 @@ def _config(body: Mapping[str, Any]) -> dict[str, str]:
             raise HTTPException(
                 422, f"hosted_engine_config.{name} must be a string or a whole number"
             )
-        if isinstance(value, str) and (problem := keys.one_line_problem(value)) is not None:
+        if isinstance(value, str) and not is_printable_line(value):
             raise HTTPException(
-                422, f"hosted_engine_config.{name}: {problem} (no line breaks, U+2028/U+2029)"
+                422,
+                f"hosted_engine_config.{name} must be one line of printable text (no line "
+                "break, NUL, U+2028/U+2029/U+0085 or other control character)",
             )
         text[name] = str(value)
     return text

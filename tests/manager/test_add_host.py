@@ -225,7 +225,7 @@ async def _refused(env: Env, status: int, url: str, body: Any, *words: str) -> s
 
 @pytest.mark.anyio
 async def test_a_config_value_of_more_than_one_line_is_refused(env: Env) -> None:
-    for bad in ["a\nb", "a\rb", "a\0b", "a\u2028b", "a\u2029b", "a\x85b"]:
+    for bad in ["a\nb", "a\rb", "a\0b", "a\u2028b", "a\u2029b", "a\x85b", "a\x1b[2Jb"]:
         body = env.body(host_key_fingerprint=env.fingerprint, config={"hostname": bad})
         await _refused(env, 422, "/api/hosts", body, "hosted_engine_config.hostname", "one line")
 
