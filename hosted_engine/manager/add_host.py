@@ -10,6 +10,7 @@ installer's own specific error line, not "deploy failed".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import warnings
@@ -28,6 +29,7 @@ from hosted_engine.installer.bundle import Bundle, build_bundle
 from hosted_engine.installer.dialogs import client as dc
 from hosted_engine.manager.db import Database
 from hosted_engine.manager.errors import one_line
+from hosted_engine.manager.hosts import Hosts
 from hosted_engine.pki import CertificateAuthority
 
 if TYPE_CHECKING:
@@ -38,6 +40,10 @@ SSH_KEY_NAME = "manager_ssh_ed25519"
 
 class AddHostError(HostedEngineError):
     """One line for the admin: what is wrong with this add-host request."""
+
+
+class AddHostConflict(AddHostError):
+    """The request clashes with the registry or with a run under way (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,13 @@ class Target:
 
 @dataclass
 class Deploy:
+    """One run on a host, watched live: its events in order, ``status`` running until it
+    ends ``complete`` or ``failed`` (with ``error``, the one line that says why)."""
+
     id: str
     target: Target
-    action: str
+    action: str  # "deploy" or "remove" (HOSTED_ENGINE/action)
+    host_id: int
     status: str = "running"
     events: list[dict[str, str]] = field(default_factory=list)
     error: str | None = None
@@ -68,6 +78,7 @@ class Deploy:
         return {
             "id": self.id,
             "host": self.target.name,
+            "host_id": self.host_id,
             "action": self.action,
             "status": self.status,
             "events": self.events[after:],
@@ -120,9 +131,10 @@ class AddHost:
     """The deploys this manager has run (in memory: a run is watched live, its outcome
     lands in the database's events and host registry)."""
 
-    def __init__(self, db: Database, settings: AddHostSettings) -> None:
+    def __init__(self, db: Database, settings: AddHostSettings, hosts: Hosts) -> None:
         self.db = db
         self.settings = settings
+        self.hosts = hosts  # told when a host leaves the registry
         self.deploys: dict[str, Deploy] = {}
         self.targets: dict[int, Target] = {}  # host id -> how it was reached
         self._ids = itertools.count(1)
@@ -167,10 +179,40 @@ class AddHost:
             raise AddHostError(f"{target.address}:{target.ssh_port} offered no SSH host key")
         return str(key.get_fingerprint("sha256"))
 
+    def conflict(self, action: str, target: Target, host_id: int) -> str | None:
+        """Why this run cannot start now, or None: one run at a time per host (by id, name
+        or SSH end: two installers on one host would undo each other's files), and a
+        deploy never takes over a registered host's id or name."""
+        for other in self.deploys.values():
+            if other.status != "running":
+                continue
+            same_end = (other.target.address, other.target.ssh_port) == (
+                target.address,
+                target.ssh_port,
+            )
+            if other.host_id == host_id or other.target.name == target.name or same_end:
+                verb = "a deploy" if other.action == "deploy" else "an undeploy"
+                return (
+                    f"{verb} of {other.target.name} (host id {other.host_id}, "
+                    f"{other.target.address}:{other.target.ssh_port}) is running: "
+                    f"wait for it to end (GET /api/hosts/deploys/{other.id})"
+                )
+        if action == "deploy":
+            for row in self.db.hosts():
+                if row.id == host_id:
+                    return f"host id {host_id} is already registered, as {row.name}"
+                if row.name == target.name:
+                    return f"a host named {target.name} is already registered, as host id {row.id}"
+        return None
+
     def start(
         self, target: Target, action: str, arguments: Sequence[str], host_id: int, hostd_port: int
     ) -> Deploy:
-        deploy = Deploy(str(next(self._ids)), target, action)
+        """Checked again here, with no wait between the check and the start: two requests
+        that both passed the caller's early check cannot both start."""
+        if (why := self.conflict(action, target, host_id)) is not None:
+            raise AddHostConflict(why)
+        deploy = Deploy(str(next(self._ids)), target, action, host_id)
         self.deploys[deploy.id] = deploy
         deploy.task = asyncio.create_task(self._run(deploy, arguments, host_id, hostd_port))
         return deploy
@@ -205,23 +247,49 @@ class AddHost:
             code = await self._session(deploy, arguments)
             if code != 0 or deploy.error:
                 raise AddHostError(deploy.error or f"the installer ended with status {code}")
+            event = await self._record(deploy, host_id, hostd_port)
         except Exception as err:  # a background task: whatever broke ends the run Failed, said
             deploy.error = one_line(str(err) or type(err).__name__)
             deploy.status = "failed"
             deploy.add("ERROR", f"Failed: {deploy.error}")
             verb = "deploy" if deploy.action == "deploy" else "undeploy"
-            self.db.add_event(
-                "host", target.name, f"{verb} of {target.name} failed: {deploy.error}"
-            )
+            with contextlib.suppress(Exception):  # the database may be what failed
+                self.db.add_event(
+                    "host", target.name, f"{verb} of {target.name} failed: {deploy.error}"
+                )
             return
-        deploy.status = "complete"
         deploy.add("INFO", "Complete")
+        deploy.status = "complete"  # last: a watcher that sees it has every event
+        with contextlib.suppress(Exception):
+            self.db.add_event("host", target.name, event)
+
+    async def _record(self, deploy: Deploy, host_id: int, hostd_port: int) -> str:
+        """The host's run succeeded: the registry follows it, or the run is not Complete
+        (a deployed host the manager does not know, or an undeployed one it still polls,
+        is what the admin must hear about). Returns the event to record."""
+        target = deploy.target
+        try:
+            if deploy.action == "deploy":
+                self.db.upsert_host(host_id, target.name, target.address, hostd_port)
+            else:
+                self.db.remove_host(host_id)
+        except Exception as err:  # sqlite3 errors, a full or read-only disk
+            done = "deployed" if deploy.action == "deploy" else "undeployed"
+            change = "register it" if deploy.action == "deploy" else "remove it from its registry"
+            raise AddHostError(
+                f"{target.name} was {done}, but the manager could not {change}: "
+                f"{one_line(str(err) or type(err).__name__)}"
+            ) from None
         if deploy.action == "deploy":
-            self.db.upsert_host(host_id, target.name, target.address, hostd_port)
             self.targets[host_id] = target
-            self.db.add_event("host", target.name, f"host {target.name} added")
-        else:
-            self.db.add_event("host", target.name, f"hosted engine removed from {target.name}")
+            self.hosts.forget_round()  # the next list shows the new host
+            return f"host {target.name} added"
+        self.targets.pop(host_id, None)
+        await self.hosts.forget(host_id)
+        return (
+            f"hosted engine undeployed from {target.name}: host {target.name} removed "
+            "from the manager"
+        )
 
     async def _session(self, deploy: Deploy, arguments: Sequence[str]) -> int | None:
         target = deploy.target

@@ -14,8 +14,9 @@ from fastapi.responses import JSONResponse
 from hosted_engine.client.switchover import parse_when
 from hosted_engine.deploy import keys
 from hosted_engine.errors import HostApiError
+from hosted_engine.files.text import is_printable_line
 from hosted_engine.hostd.contract import EditValue, HostApi, SwitchoverChange, VmDefinitionView
-from hosted_engine.manager.add_host import AddHost, AddHostError, Target
+from hosted_engine.manager.add_host import AddHost, AddHostConflict, AddHostError, Deploy, Target
 from hosted_engine.manager.deps import State, current_user, state
 from hosted_engine.manager.errors import from_host, one_line
 from hosted_engine.manager.hosts import HostView
@@ -366,6 +367,9 @@ def _int_field(body: Mapping[str, Any], name: str, default: int) -> int:
     return value
 
 
+_FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+
+
 def _target(body: Mapping[str, Any], name: str | None = None, address: str | None = None) -> Target:
     name = body.get("name", name)
     address = body.get("address", address)
@@ -378,10 +382,51 @@ def _target(body: Mapping[str, Any], name: str | None = None, address: str | Non
     if not isinstance(user_name, str) or not _NAME.match(user_name):
         raise HTTPException(422, "ssh_user must be a user name")
     if fingerprint is not None and not (
-        isinstance(fingerprint, str) and fingerprint.startswith("SHA256:")
+        isinstance(fingerprint, str) and _FINGERPRINT.fullmatch(fingerprint)
     ):
-        raise HTTPException(422, "host_key_fingerprint must look like SHA256:...")
+        raise HTTPException(422, "host_key_fingerprint must look like SHA256:<43 characters>")
     return Target(name, address, _int_field(body, "ssh_port", 22), user_name, fingerprint)
+
+
+def _config(body: Mapping[str, Any]) -> dict[str, str]:
+    """``hosted_engine_config``: known names, each a string or a whole number, each one
+    line of printable text: it becomes a line of hosted-engine.conf, whose writer on the
+    host refuses anything else (files/keyvalue.py), and a token of the machine dialog.
+    Refused here, the run is not started only to fail on the host."""
+    config = body.get("hosted_engine_config", {})
+    if not isinstance(config, dict):
+        raise HTTPException(422, "hosted_engine_config must be an object of name: value")
+    unknown = [k for k in config if k not in keys.CONFIG_NAMES]
+    if unknown:
+        raise HTTPException(422, f"hosted_engine_config: unknown entries {unknown[:5]}")
+    text: dict[str, str] = {}
+    for name, value in config.items():
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise HTTPException(
+                422, f"hosted_engine_config.{name} must be a string or a whole number"
+            )
+        if isinstance(value, str) and not is_printable_line(value):
+            raise HTTPException(
+                422,
+                f"hosted_engine_config.{name} must be one line of printable text (no line "
+                "break, NUL, U+2028/U+2029/U+0085 or other control character)",
+            )
+        text[name] = str(value)
+    return text
+
+
+def _refuse_conflict(ah: AddHost, action: str, target: Target, host_id: int) -> None:
+    if (why := ah.conflict(action, target, host_id)) is not None:
+        raise HTTPException(409, why)
+
+
+def _start(
+    ah: AddHost, target: Target, action: str, args: list[str], host_id: int, port: int
+) -> Deploy:
+    try:
+        return ah.start(target, action, args, host_id, port)
+    except AddHostConflict as err:  # one started while the fingerprint was fetched
+        raise HTTPException(409, str(err)) from None
 
 
 async def _confirmed(ah: AddHost, target: Target) -> Response | None:
@@ -405,31 +450,26 @@ async def _confirmed(ah: AddHost, target: Target) -> Response | None:
 async def add_host(
     request: Request, user: User, st: St, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any] | Response:
-    """oVirt's add host with ``deploy_hosted_engine``; 409 first, to confirm the SSH key."""
+    """oVirt's add host with ``deploy_hosted_engine``; 409 first, to confirm the SSH key.
+    Every refusal comes before anything is done on the host or written here."""
     ah = _add_host(request)
     target = _target(body)
     if body.get("deploy_hosted_engine", True) is not True:
         raise HTTPException(422, "deploy_hosted_engine must be true: hosts here are HA hosts")
-    config = body.get("hosted_engine_config", {})
-    if not isinstance(config, dict) or not all(
-        k in keys.CONFIG_NAMES and isinstance(v, str | int) for k, v in config.items()
-    ):
-        bad = [k for k in config if k not in keys.CONFIG_NAMES] if isinstance(config, dict) else []
-        raise HTTPException(
-            422, f"hosted_engine_config: unknown or non-text entries {bad or 'in an object'}"
-        )
-    host_id = keys.whole_number(str(config.get("host_id", "")))
+    config = _config(body)
+    host_id = keys.whole_number(config.get("host_id", ""))
     if host_id is None or not 0 < host_id <= 2000:
         raise HTTPException(422, "hosted_engine_config.host_id: a host id 1..2000 is required")
     hostd_port = _int_field(body, "hostd_port", keys.HOSTD_PORT)
+    _refuse_conflict(ah, "deploy", target, host_id)
     try:
         ah.ca()  # no CA: say so before anything is done on the host
     except AddHostError as err:
         raise HTTPException(503, str(err)) from None
     if (unconfirmed := await _confirmed(ah, target)) is not None:
         return unconfirmed
-    args = ah.arguments("deploy", {k: str(v) for k, v in config.items()}, hostd_port)
-    deploy = ah.start(target, "deploy", args, host_id, hostd_port)
+    args = ah.arguments("deploy", config, hostd_port)
+    deploy = _start(ah, target, "deploy", args, host_id, hostd_port)
     st.db.audit(user, "add host", target.name, "started")
     return {"deploy_id": deploy.id, "events": f"/api/hosts/deploys/{deploy.id}"}
 
@@ -440,7 +480,7 @@ async def get_deploy(
 ) -> dict[str, Any]:
     deploy = _add_host(request).deploys.get(deploy_id)
     if deploy is None:
-        raise HTTPException(404, f"deploy {deploy_id} not found")
+        raise HTTPException(404, f"deploy {deploy_id[:64]} not found")
     return deploy.view(max(after, 0))
 
 
@@ -452,21 +492,27 @@ async def undeploy(
     st: St,
     body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any] | Response:
-    """``HOSTED_ENGINE/action=remove`` on the host; the group itself refuses the last host."""
+    """``HOSTED_ENGINE/action=remove`` on the host (oVirt's ``undeploy_hosted_engine``);
+    the group itself refuses the last host. Complete removes the host from the registry.
+    The body may give ``ssh_port``, ``ssh_user`` and ``host_key_fingerprint``; name and
+    address are the registry's."""
     ah = _add_host(request)
     row = st.hosts.row(host_id)
     if row is None:
         raise HTTPException(404, f"host {host_id} not found")
     known = ah.targets.get(host_id)
-    given = dict(body or {})
+    given = {k: v for k, v in (body or {}).items() if k not in ("name", "address")}
+    if given.pop("undeploy_hosted_engine", True) is not True:
+        raise HTTPException(422, "undeploy_hosted_engine must be true (or left out)")
     if known is not None:
         given.setdefault("ssh_port", known.ssh_port)
         given.setdefault("ssh_user", known.ssh_user)
         given.setdefault("host_key_fingerprint", known.fingerprint)
     target = _target(given, row.name, row.address)
+    _refuse_conflict(ah, "remove", target, host_id)
     if (unconfirmed := await _confirmed(ah, target)) is not None:
         return unconfirmed
     args = ah.arguments("remove", {"host_id": str(host_id)}, row.port)
-    deploy = ah.start(target, "remove", args, host_id, row.port)
+    deploy = _start(ah, target, "remove", args, host_id, row.port)
     st.db.audit(user, "undeploy host", target.name, "started")
     return {"deploy_id": deploy.id, "events": f"/api/hosts/deploys/{deploy.id}"}

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hosted_engine.errors import UsageError
 from hosted_engine.manager import api, auth, ui
+from hosted_engine.manager.add_host import AddHost, AddHostSettings
 from hosted_engine.manager.db import Database
 from hosted_engine.manager.deps import State
 from hosted_engine.manager.errors import one_line
@@ -52,12 +53,16 @@ def create_app(
     factory: HostApiFactory,
     timeout: float = 2.0,
     poll_interval: float | None = 1.5,
+    add_host: AddHostSettings | None = None,
 ) -> FastAPI:
     """The whole application; ``factory`` makes a host's HostApi from its registry row
-    (the HTTPS client in production, a fake in tests). ``poll_interval=None``: no poller."""
+    (the HTTPS client in production, a fake in tests). ``poll_interval=None``: no poller.
+    ``add_host``: Add host and Undeploy are offered (``app.state.add_host``), else the
+    API says they are not configured."""
     auth.ensure_admin(db, data_dir)
     hosts = Hosts(db, factory, timeout)
     st = State(db, hosts, auth.Sessions(db.session_secret()), auth.RateLimiter())
+    deploys = None if add_host is None else AddHost(db, add_host, hosts)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,6 +71,8 @@ def create_app(
         try:
             yield
         finally:
+            if deploys is not None:
+                await deploys.aclose()
             await hosts.stop()
 
     app = FastAPI(
@@ -76,6 +83,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.manager = st
+    app.state.add_host = deploys
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -106,6 +106,19 @@ class Database:
         rows = self._read("SELECT id, name, address, port, status FROM hosts ORDER BY id")
         return [HostRow(int(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4])) for r in rows]
 
+    def remove_host(self, host_id: int) -> bool:
+        """The host leaves the registry (its hosted engine undeployed); False: it was not
+        there."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                gone = self._conn.execute("DELETE FROM hosts WHERE id = ?", (host_id,)).rowcount
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return bool(gone)
+
     def set_host_status(self, host_id: int, status: str) -> None:
         self._write("UPDATE hosts SET status = ? WHERE id = ?", (status, host_id))
 

@@ -134,6 +134,18 @@ class Hosts:
         self._changes += 1
         self._round = None
 
+    async def forget(self, host_id: int) -> None:
+        """The host left the registry: its client is closed and what was known of it
+        dropped, so a host registered later under the same id starts afresh (no stale
+        connection, no "responds again" event from the old one's last state)."""
+        known = self._apis.pop(host_id, None)
+        self._last.pop(host_id, None)
+        self._answered.pop(host_id, None)
+        self.forget_round()
+        if known is not None:
+            with contextlib.suppress(Exception):  # closing a dead host's client may fail
+                await known[1].aclose()
+
     async def on_any(self, fn: Callable[[HostApi], Awaitable[_T]]) -> _T:
         """Run ``fn`` on the first host that answers (cluster-wide actions: global
         maintenance, the engine VM definition, shared configuration). Host errors other
@@ -169,7 +181,12 @@ class Hosts:
         await asyncio.gather(*(refresh(r) for r in self.db.hosts()))
 
     def record_changes(self, views: list[HostView]) -> None:
+        """Events for what changed since the last round; a host removed while the round
+        was under way is skipped, so nothing of it outlives ``forget``."""
+        registered = {row.id for row in self.db.hosts()}
         for v in views:
+            if v.row.id not in registered:
+                continue
             now = (
                 None
                 if v.status is None

@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     import uvicorn
 
-    from hosted_engine.manager.add_host import SSH_KEY_NAME, AddHost, AddHostSettings
+    from hosted_engine.manager.add_host import SSH_KEY_NAME, AddHostSettings
     from hosted_engine.manager.app import create_app, load_hosts_file
     from hosted_engine.manager.db import open_database
 
@@ -114,14 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         db = open_database(data_dir)
         if args.hosts_file is not None:
             load_hosts_file(db, args.hosts_file)
-        app = create_app(db, data_dir, _factory(args), args.timeout)
         settings = AddHostSettings(
             args.ssh_key or data_dir / SSH_KEY_NAME,
             args.ca_dir,
             args.deploy_python,
             tuple(args.deploy_arg),
         )
-        app.state.add_host = AddHost(db, settings)
+        app = create_app(db, data_dir, _factory(args), args.timeout, add_host=settings)
     except (HostedEngineError, UsageError, OSError, ssl.SSLError, RuntimeError) as err:
         print(f"hosted-engine-manager: {' '.join(str(err).split())}", file=sys.stderr)
         return 1

@@ -35,7 +35,9 @@ def ha_wording(view: HostView) -> str:
     return "Not Active"
 
 
-def host_rows(views: list[HostView]) -> dict[str, Any]:
+def host_rows(views: list[HostView], undeploy: bool = False) -> dict[str, Any]:
+    """The hosts as the page shows them; ``undeploy``: the manager can run Undeploy (it
+    goes over SSH, so a host that does not answer its API may still be undeployed)."""
     rows = []
     glob = any(v.status and v.status.ha.global_maintenance for v in views)
     for v in views:
@@ -48,9 +50,14 @@ def host_rows(views: list[HostView]) -> dict[str, Any]:
             "activate": v.responsive and (maint or v.out_of_sync),
             "enable_global": v.responsive and not glob,
             "disable_global": v.responsive and glob,
+            "undeploy": undeploy,
         }
         rows.append(data)
     return {"hosts": rows, "global_maintenance": glob}
+
+
+def _can_undeploy(request: Request) -> bool:
+    return getattr(request.app.state, "add_host", None) is not None
 
 
 def _session(request: Request, st: State) -> tuple[str, str] | None:
@@ -116,7 +123,8 @@ async def logout() -> Response:
 async def hosts_page(request: Request, st: St) -> Response:
     if _session(request, st) is None:
         return RedirectResponse("/login", 303)
-    return _page(request, st, "hosts.html", **host_rows(await st.hosts.views(cached=True)))
+    rows = host_rows(await st.hosts.views(cached=True), _can_undeploy(request))
+    return _page(request, st, "hosts.html", **rows)
 
 
 @router.get("/ui/hosts.json", include_in_schema=False)
@@ -125,7 +133,7 @@ async def hosts_json(request: Request, st: St) -> Response:
         raise HTTPException(401, "authentication required")
     from fastapi.responses import JSONResponse
 
-    return JSONResponse(host_rows(await st.hosts.views(cached=True)))
+    return JSONResponse(host_rows(await st.hosts.views(cached=True), _can_undeploy(request)))
 
 
 @router.get("/vm", include_in_schema=False)

@@ -159,4 +159,4 @@ class FakeHostApi:
         return SwitchoverView(request)
 
     async def aclose(self) -> None:
-        return None
+        self.cluster.calls.append((self.row.id, "aclose"))

@@ -78,3 +78,37 @@ async def test_a_round_under_way_during_a_change_is_not_kept(tmp_path: Path) -> 
     finally:
         await hosts.stop()
         db.close()
+
+
+async def test_a_forgotten_host_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Undeploy removed the host: its client is closed, and a round that was under way
+    (it still saw the host) records nothing of it."""
+    db = open_database(tmp_path)
+    for i in (1, 2):
+        db.upsert_host(i, f"host{i}.lab", "127.0.0.1", 10000 + i)
+    cluster = Cluster()
+
+    def factory(row: HostRow) -> FakeHostApi:
+        return FakeHostApi(cluster, row)
+
+    hosts = Hosts(db, factory, timeout=0.5)
+    try:
+        hosts.record_changes(await hosts.views())
+        late = await hosts.views()  # the round under way: host 2 still in it
+        db.remove_host(2)
+        await hosts.forget(2)
+        assert (2, "aclose") in cluster.calls
+        cluster.dead.add(2)  # what that round would otherwise report as a change
+        late = [v if v.row.id != 2 else await hosts.view(v.row) for v in late]
+        events = len(db.events())
+        hosts.record_changes(late)
+        assert [v.row.id for v in await hosts.views(cached=True)] == [1]
+        assert not db.remove_host(2)  # already gone
+        # a new host deployed under that id starts afresh: no "responds again" for it
+        db.upsert_host(2, "host2b.lab", "127.0.0.1", 10012)
+        cluster.dead.discard(2)
+        hosts.record_changes(await hosts.views())
+        assert len(db.events()) == events, db.events()[0]
+    finally:
+        await hosts.stop()
+        db.close()

@@ -56,6 +56,7 @@ async def test_hosts_page_wording(env: Env) -> None:
         "activate": False,
         "enable_global": True,
         "disable_global": False,
+        "undeploy": False,  # this manager has no Add host configured
     }
     assert h3["actions"]["activate"] is True  # out of sync: activate fixes it
     env.cluster.global_maintenance = True

@@ -58,6 +58,12 @@ function renderHosts(state) {
         () => call("POST", "/api/vms/engine/maintenance", {maintenance_enabled: true})),
       button("Disable Global HA Maintenance", a.disable_global,
         () => call("POST", "/api/vms/engine/maintenance", {maintenance_enabled: false})));
+    if (a.undeploy) {
+      const b = document.createElement("button");
+      b.textContent = "Undeploy";
+      b.addEventListener("click", () => askUndeploy(h));
+      acts.append(b);
+    }
     tr.append(acts);
     body.append(tr);
   }
@@ -140,6 +146,7 @@ function addHostBody(form, fingerprint) {
     name: f.get("name"), address: f.get("address"), ssh_port: Number(f.get("ssh_port") || 22),
     ssh_user: f.get("ssh_user") || "root", deploy_hosted_engine: true, hosted_engine_config: config,
   };
+  if (f.get("hostd_port")) body.hostd_port = Number(f.get("hostd_port"));
   if (fingerprint) body.host_key_fingerprint = fingerprint;
   return body;
 }
@@ -147,6 +154,7 @@ function addHostBody(form, fingerprint) {
 async function followDeploy(url) {
   const list = document.getElementById("progress");
   const outcome = document.getElementById("outcome");
+  list.replaceChildren(); outcome.textContent = ""; outcome.className = "";
   let after = 0;
   for (;;) {
     const {res, data} = await call("GET", url + "?after=" + after);
@@ -177,7 +185,9 @@ function setupAddHost() {
     } else if (res.status === 202) {
       document.getElementById("fingerprint").hidden = true;
       say("Installing Host " + form.elements.name.value + ".", false);
-      followDeploy(data.events);
+      await followDeploy(data.events);
+      const done = document.getElementById("done");
+      if (done) done.hidden = false;
     } else {
       say((data && data.detail) || res.statusText, true);
     }
@@ -188,3 +198,41 @@ function setupAddHost() {
   });
 }
 setupAddHost();
+
+// --- Undeploy (oVirt's hosted engine UNDEPLOY): confirm, maybe the SSH fingerprint too,
+// then the same live progress; a Complete run has removed the host from the list.
+function askUndeploy(h) {
+  const box = document.getElementById("undeploy");
+  if (!box) return;
+  box.dataset.id = h.id; box.dataset.name = h.name; box.dataset.fingerprint = "";
+  document.getElementById("undeploy-name").textContent = h.name;
+  document.getElementById("undeploy-fingerprint").hidden = true;
+  box.hidden = false;
+}
+
+async function sendUndeploy() {
+  const box = document.getElementById("undeploy");
+  const body = {undeploy_hosted_engine: true};
+  if (box.dataset.fingerprint) body.host_key_fingerprint = box.dataset.fingerprint;
+  const {res, data} = await call("POST", `/api/hosts/${box.dataset.id}/undeploy`, body);
+  if (res.status === 409 && data && data.host_key_fingerprint) {
+    box.dataset.fingerprint = data.host_key_fingerprint;
+    document.getElementById("undeploy-fingerprint-value").textContent = data.host_key_fingerprint;
+    document.getElementById("undeploy-fingerprint").hidden = false;
+    say("Verify the host's SSH fingerprint, then confirm.", false);
+    return;
+  }
+  box.hidden = true;
+  if (res.status !== 202) { say((data && data.detail) || res.statusText, true); return; }
+  say("Undeploying hosted engine from host " + box.dataset.name + ".", false);
+  await followDeploy(data.events);
+  refreshHosts();
+}
+
+function setupUndeploy() {
+  const box = document.getElementById("undeploy");
+  if (!box) return;
+  document.getElementById("undeploy-ok").addEventListener("click", sendUndeploy);
+  document.getElementById("undeploy-cancel").addEventListener("click", () => { box.hidden = true; });
+}
+setupUndeploy();
