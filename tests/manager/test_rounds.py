@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hosted_engine.manager.db import HostRow, open_database
+from hosted_engine.manager.db import Database, HostRow, open_database
 from hosted_engine.manager.hosts import Hosts
 from tests.manager.fakes import Cluster, FakeHostApi
 
@@ -19,6 +19,19 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _cluster(tmp_path: Path, n: int, timeout: float) -> tuple[Database, Cluster, Hosts]:
+    """Hosts 1..n registered, answered by one fake cluster."""
+    db = open_database(tmp_path)
+    for i in range(1, n + 1):
+        db.upsert_host(i, f"host{i}.lab", "127.0.0.1", 10000 + i)
+    cluster = Cluster()
+
+    def factory(row: HostRow) -> FakeHostApi:
+        return FakeHostApi(cluster, row)
+
+    return db, cluster, Hosts(db, factory, timeout=timeout)
+
+
 async def _first_round(hosts: Hosts, cluster: Cluster) -> None:
     while not any(call == "status" for _, call in cluster.calls):
         await asyncio.sleep(0.01)
@@ -27,15 +40,7 @@ async def _first_round(hosts: Hosts, cluster: Cluster) -> None:
 
 
 async def test_a_list_is_the_last_round_until_a_change_drops_it(tmp_path: Path) -> None:
-    db = open_database(tmp_path)
-    for i in (1, 2):
-        db.upsert_host(i, f"host{i}.lab", "127.0.0.1", 10000 + i)
-    cluster = Cluster()
-
-    def factory(row: HostRow) -> FakeHostApi:
-        return FakeHostApi(cluster, row)
-
-    hosts = Hosts(db, factory, timeout=0.5)
+    db, cluster, hosts = _cluster(tmp_path, 2, timeout=0.5)
     hosts.start(interval=60.0)  # one round now, the next much later
     try:
         await _first_round(hosts, cluster)
@@ -58,15 +63,8 @@ async def test_a_list_is_the_last_round_until_a_change_drops_it(tmp_path: Path) 
 
 
 async def test_a_round_under_way_during_a_change_is_not_kept(tmp_path: Path) -> None:
-    db = open_database(tmp_path)
-    db.upsert_host(1, "host1.lab", "127.0.0.1", 10001)
-    cluster = Cluster()
+    db, cluster, hosts = _cluster(tmp_path, 1, timeout=0.3)
     cluster.hanging.add(1)  # the first round waits out its timeout
-
-    def factory(row: HostRow) -> FakeHostApi:
-        return FakeHostApi(cluster, row)
-
-    hosts = Hosts(db, factory, timeout=0.3)
     hosts.start(interval=60.0)
     try:
         while not cluster.calls:
@@ -83,15 +81,7 @@ async def test_a_round_under_way_during_a_change_is_not_kept(tmp_path: Path) -> 
 async def test_a_forgotten_host_leaves_nothing_behind(tmp_path: Path) -> None:
     """Undeploy removed the host: its client is closed, and a round that was under way
     (it still saw the host) records nothing of it."""
-    db = open_database(tmp_path)
-    for i in (1, 2):
-        db.upsert_host(i, f"host{i}.lab", "127.0.0.1", 10000 + i)
-    cluster = Cluster()
-
-    def factory(row: HostRow) -> FakeHostApi:
-        return FakeHostApi(cluster, row)
-
-    hosts = Hosts(db, factory, timeout=0.5)
+    db, cluster, hosts = _cluster(tmp_path, 2, timeout=0.5)
     try:
         hosts.record_changes(await hosts.views())
         late = await hosts.views()  # the round under way: host 2 still in it
