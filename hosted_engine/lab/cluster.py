@@ -22,6 +22,7 @@ from hosted_engine.lab.layout import (
     engine_disk,
     fault_file,
     host_config_path,
+    host_log_dir,
     host_pki,
     load_manifest,
     sanlock_run_dir,
@@ -129,7 +130,7 @@ class Lab:
             sanlock_daemons.start(
                 sanlock_run_dir(self.dir, host_id),
                 sanlock_daemons.host_name(self.dir, host_id),
-                host_config_path(self.dir, host_id).parent / "log" / "sanlock.log",
+                host_log_dir(self.dir, host_id) / "sanlock.log",
             )
         if not running["broker"]:
             processes.start_daemon(self.dir, host_id, "broker")
