@@ -106,7 +106,7 @@ def test_show_vm_definition_and_the_metadata_name_the_ovf(lab: Lab, sampler: VmS
         assert definition["nics"] == [
             {
                 "macAddr": "00:16:3e:00:00:01",
-                "network": "ovirtmgmt",
+                "network": "lo",
                 "model": "virtio",
                 "linkActive": True,
             }
