@@ -52,8 +52,9 @@ class Services(Plugin):
     )
     def start(self) -> None:
         if self.environment[core_keys.SERVICES_PROVIDER] == core_keys.SERVICES_CALLER:
-            wanted = ", ".join(self._wanted())
-            self.dialog.note(f"The services are left to the caller: start {wanted}")
+            said = f"The services are left to the caller: start {', '.join(self._wanted())}"
+            self.logger.info("%s", said)
+            self.dialog.note(said)
             return
         changed = bool(self.context.modified_files)
         with self.dialog.progress("Starting the hosted-engine services"):
