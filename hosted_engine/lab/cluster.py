@@ -26,6 +26,7 @@ from hosted_engine.lab.layout import (
     host_pki,
     load_manifest,
     sanlock_run_dir,
+    storage_dir,
     watchdog_socket,
 )
 from hosted_engine.lab.watchdog import last_reset
@@ -238,7 +239,7 @@ class Lab:
     def engine_host(self) -> int | None:
         """Which host holds the engine VM lease (the truth about where it runs)."""
         m = self.manifest
-        ha_dir = domain.ha_dir(self.dir / "storage", m.sd_uuid)
+        ha_dir = domain.ha_dir(storage_dir(self.dir), m.sd_uuid)
         if m.leases == "sanlock":
             return resource_owner(ha_dir / domain.LOCKSPACE_NAME, m.vm_id)
         holder = FcntlLeaseManager(ha_dir / domain.LOCKSPACE_NAME).vm_lease_holder(m.vm_id)

@@ -137,7 +137,7 @@ def storage_dir(lab_dir: Path) -> Path:
 
 def engine_disk(lab_dir: Path, manifest: LabManifest) -> Path:
     """The engine VM's disk on the domain: the manager's data, CA and host registry."""
-    return lab_dir / "storage" / manifest.sd_uuid / setup_paths.DISK
+    return storage_dir(lab_dir) / manifest.sd_uuid / setup_paths.DISK
 
 
 def load_manifest(lab_dir: Path) -> LabManifest:
@@ -174,7 +174,7 @@ def create_lab(
     the OVF_STORE; with ``ovf_store=False`` the OVF_STORE is removed afterwards, leaving
     a domain from before the OVF_STORE (what the upgrade path converts).
     """
-    from hosted_engine.lab import deploy
+    from hosted_engine.lab import deploy  # it uses this module's paths; and only `up` deploys
 
     if not 1 <= hosts <= 64:
         raise UsageError(f"--hosts must be between 1 and 64 (got {hosts})")
