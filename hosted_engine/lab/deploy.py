@@ -24,6 +24,7 @@ from pathlib import Path
 
 from hosted_engine.deploy import keys as host_keys
 from hosted_engine.deploy import setup_keys as K
+from hosted_engine.deploy import setup_values
 from hosted_engine.errors import LabDeployError
 from hosted_engine.installer import keys as core_keys
 from hosted_engine.lab import sanlock_daemons
@@ -105,11 +106,9 @@ def write_answers(lab_dir: Path, manifest: LabManifest, host_id: int) -> Path:
     path = answers_path(lab_dir, host_id)
     path.parent.mkdir(exist_ok=True)
     lines = "".join(f"{k}={v}\n" for k, v in answers(lab_dir, manifest, host_id).items())
-    path.write_text(f"# lab host {host_id}: hosted-engine --deploy answers\n" + SECTION + lines)
+    header = f"# lab host {host_id}: hosted-engine --deploy answers\n{setup_values.SECTION}\n"
+    path.write_text(header + lines)
     return path
-
-
-SECTION = "[environment:default]\n"
 
 
 def deploy_host(lab_dir: Path, manifest: LabManifest, host_id: int) -> None:
