@@ -54,7 +54,7 @@ def temp_lab(
 
     SIGTERM is turned into KeyboardInterrupt for the duration so a killed benchmark still
     reaches the teardown. The directory is removed unless ``keep_dir`` (the logs are in
-    ``hosts/hostN/log/``).
+    ``hosts/hostN/var/log/hosted-engine/``).
     """
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     lab_dir = Path(tempfile.mkdtemp(prefix=f"he-bench-{profile}-"))
@@ -68,7 +68,9 @@ def temp_lab(
     finally:
         teardown(lab)
         if keep_dir:
-            print(f"lab: kept {lab.dir} (logs under hosts/hostN/log/)", flush=True)
+            print(
+                f"lab: kept {lab.dir} (logs under hosts/hostN/var/log/hosted-engine/)", flush=True
+            )
         else:
             shutil.rmtree(lab.dir, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)

@@ -245,6 +245,10 @@ class RemoteRunError(InstallerError):
     """A bundle could not be sent to, unpacked on or run on a remote host."""
 
 
+class LabDeployError(InstallerError):
+    """``hosted-engine --deploy`` of a lab host failed; the message is deploy's last line."""
+
+
 # --- OVF ------------------------------------------------------------------------------------
 
 

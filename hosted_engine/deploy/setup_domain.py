@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hosted_engine.deploy.paths import DISK, REGISTRY
 from hosted_engine.errors import StorageError, UsageError
 from hosted_engine.installer import TransactionElement
 from hosted_engine.pki import CertificateAuthority, write_key_pair
@@ -30,8 +31,6 @@ from hosted_engine.storage.domain import HA_DIR_NAME, METADATA_NAME, create_doma
 from hosted_engine.storage.metadata import MAX_HOST_ID
 from hosted_engine.storage.ovf_store import OvfStore
 
-DISK = Path("images") / "engine-disk"
-REGISTRY = "hosts.json"
 LOCK_NAME = "hosted-engine.deploy.lock"
 STAGING_PREFIX = ".deploying-"
 

@@ -17,19 +17,13 @@ from hosted_engine import __version__
 from hosted_engine.broker.notifications import load_template
 from hosted_engine.deploy import setup_domain
 from hosted_engine.deploy import setup_keys as K
+from hosted_engine.deploy.paths import LOG_DIR, REGISTRY, RUN_DIR, STATE_DIR
 from hosted_engine.errors import InstallerConfigError, InstallerUsageError
 from hosted_engine.installer import Environment, Key
 from hosted_engine.installer.values import Assignment, encode
 
 HEALTH_PATH = "/ovirt-engine/services/health"
-ANSWERS_FILE = "/etc/hosted-engine/answers.conf"
 SECTION = "[environment:default]"
-# Where a host keeps its own state (under SYSTEM/root).
-RUN_DIR, STATE_DIR, LOG_DIR = (
-    "/run/hosted-engine",
-    "/var/lib/hosted-engine",
-    "/var/log/hosted-engine",
-)
 
 
 def random_mac() -> str:
@@ -92,7 +86,7 @@ def engine_command(env: Environment, disk: Path) -> str:
             "--listen",
             engine_listen(env),
             "--hosts-file",
-            str(disk / setup_domain.REGISTRY),
+            str(disk / REGISTRY),
             "--ca",
             str(pki / "ca.pem"),
             "--cert",

@@ -60,8 +60,14 @@ COMMAND_PATH = key(
     STR,
     os.environ.get("PATH") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 )
+# A provider that leaves the services to whoever runs the installer (the lab starts its
+# daemons itself, under its own watchdogs): plugins skip what needs them running.
+SERVICES_CALLER = "caller"
 SERVICES_PROVIDER = key(
-    "SYSTEM/servicesProvider", STR, "auto", description="auto|systemd|recording|command"
+    "SYSTEM/servicesProvider",
+    STR,
+    "auto",
+    description=f"auto|systemd|recording|command|{SERVICES_CALLER}",
 )
 SERVICES_COMMAND = key(
     "SYSTEM/servicesCommand",

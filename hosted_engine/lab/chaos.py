@@ -29,7 +29,7 @@ from hosted_engine.errors import HostedEngineError
 from hosted_engine.lab.chaos_faults import Applied, FaultInjector, FaultKind
 from hosted_engine.lab.chaos_writes import ConfigWriters
 from hosted_engine.lab.cluster import Lab
-from hosted_engine.lab.layout import host_config_path
+from hosted_engine.lab.layout import host_config_path, storage_dir
 from hosted_engine.lab.observe import EngineSampler, Sample, wait_settled
 from hosted_engine.storage import domain
 from hosted_engine.storage.history import History
@@ -260,7 +260,7 @@ def run_chaos(
     report.writes_failed = writers.failed
     report.writes_lost = writers.lost
     report.lost_writes = writers.lost_detail
-    ha_dir = domain.ha_dir(lab.dir / "storage", lab.manifest.sd_uuid)
+    ha_dir = domain.ha_dir(storage_dir(lab.dir), lab.manifest.sd_uuid)
     entries = [e for e in History(ha_dir).entries() if e.at >= started_epoch]
     report.history = dict(Counter(f"{e.event.value} ({e.cause.value})" for e in entries))
     return report

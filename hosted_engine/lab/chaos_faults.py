@@ -27,6 +27,7 @@ from hosted_engine.errors import UsageError
 from hosted_engine.files.faults import FaultMode, FaultPoint
 from hosted_engine.lab import processes
 from hosted_engine.lab.cluster import Lab
+from hosted_engine.lab.layout import storage_dir
 from hosted_engine.storage import domain
 from hosted_engine.storage.metadata import SLOT_BYTES
 from hosted_engine.storage.whiteboard import Whiteboard
@@ -188,7 +189,7 @@ class FaultInjector:
 
     def _corrupt_slot(self, host_id: int) -> str:
         m = self.lab.manifest
-        path = domain.ha_dir(self.lab.dir / "storage", m.sd_uuid) / domain.METADATA_NAME
+        path = domain.ha_dir(storage_dir(self.lab.dir), m.sd_uuid) / domain.METADATA_NAME
         garbage = self.rng.randbytes(SLOT_BYTES)
         Whiteboard(path).write_slot(host_id, garbage)
         return f"{SLOT_BYTES} random bytes"

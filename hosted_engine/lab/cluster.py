@@ -22,9 +22,11 @@ from hosted_engine.lab.layout import (
     engine_disk,
     fault_file,
     host_config_path,
+    host_log_dir,
     host_pki,
     load_manifest,
     sanlock_run_dir,
+    storage_dir,
     watchdog_socket,
 )
 from hosted_engine.lab.watchdog import last_reset
@@ -129,7 +131,7 @@ class Lab:
             sanlock_daemons.start(
                 sanlock_run_dir(self.dir, host_id),
                 sanlock_daemons.host_name(self.dir, host_id),
-                host_config_path(self.dir, host_id).parent / "log" / "sanlock.log",
+                host_log_dir(self.dir, host_id) / "sanlock.log",
             )
         if not running["broker"]:
             processes.start_daemon(self.dir, host_id, "broker")
@@ -237,7 +239,7 @@ class Lab:
     def engine_host(self) -> int | None:
         """Which host holds the engine VM lease (the truth about where it runs)."""
         m = self.manifest
-        ha_dir = domain.ha_dir(self.dir / "storage", m.sd_uuid)
+        ha_dir = domain.ha_dir(storage_dir(self.dir), m.sd_uuid)
         if m.leases == "sanlock":
             return resource_owner(ha_dir / domain.LOCKSPACE_NAME, m.vm_id)
         holder = FcntlLeaseManager(ha_dir / domain.LOCKSPACE_NAME).vm_lease_holder(m.vm_id)

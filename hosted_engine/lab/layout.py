@@ -1,41 +1,44 @@
-"""The lab's files: a storage domain and one host directory per simulated host.
+"""The lab's files, as ``hosted-engine --deploy`` wrote them (lab/deploy.py), and where.
 
-DIR/lab.json                 what `up` created (hosts, profile, engine URL, ids)
-DIR/storage/<sdUUID>/...     the shared storage domain (metadata, lockspace, the shared
-                             configuration archive with the engine VM's initial vm.conf,
-                             the OVF_STORE with its OVF, images/engine-disk: the VM's "disk")
-DIR/hosts/hostN/hosted-engine.conf, run/, state/ (the broker's config cache), log/,
-                             pki/ (the host's certificate for its host API)
-                             faults (the host's injected storage faults)
+``create_lab`` deploys host 1 as a first host and hosts 2..N as additional hosts, each
+with ``--root hosts/hostN`` and an answer file carrying the lab's own facts (ports,
+ids, watchdog sockets, fault files); every other file is deploy's, so each lab start
+proves deploy. The functions here name where deploy put things; every caller uses them.
+
+DIR/lab.json                 what `up` created (hosts, profile, ids, ports)
+DIR/answers/hostN.conf       the answer file host N was deployed with
+DIR/storage/<sdUUID>/...     the shared storage domain, deploy's first host's (metadata,
+                             lockspace, the configuration archive with fhanswers.conf and
+                             the engine VM's initial vm.conf, the OVF_STORE with its OVF,
+                             images/engine-disk: the VM's "disk", with the cluster CA,
+                             the manager's client certificate and hosts.json, the host
+                             registry every deployed host joined)
+DIR/hosts/hostN/             host N's root: etc/hosted-engine/hosted-engine.conf and
+                             answers.conf, etc/pki/hosted-engine/ (its host API's
+                             certificate), run/hosted-engine, var/lib/hosted-engine (the
+                             broker's config cache), var/log/hosted-engine (daemon logs)
+DIR/hosts/hostN/faults       the host's injected storage faults (the lab's)
 DIR/hosts/hostN/sanlock/     the host's sanlock daemon (``up --leases sanlock``)
 DIR/watchdogs/hostN.sock     each host's watchdog (outside the host: lab/watchdog.py),
 DIR/watchdogs/hostN.resets   and the resets it did
-DIR/pki/                     the cluster CA
-<engine disk>/pki/, hosts.json  the manager's client certificate and its host registry seed
-                             (on the engine VM's disk, as the engine VM carries them)
+
+Deploy starts no daemon here (``SYSTEM/servicesProvider=caller``): the lab starts the
+watchdogs and each host's daemons itself (lab/cluster.py), as kill-host and chaos need.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 import shutil
 import socket
-import sys
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from hosted_engine import __version__
-from hosted_engine.broker.notifications import load_template
+from hosted_engine.deploy import keys as deploy_keys
+from hosted_engine.deploy import paths as setup_paths
 from hosted_engine.errors import UsageError
-from hosted_engine.files import keyvalue
-from hosted_engine.lab import sanlock_daemons
 from hosted_engine.locking import LEASE_BACKENDS
-from hosted_engine.storage.config_archive import ConfigArchive
-from hosted_engine.storage.domain import create_domain
-from hosted_engine.storage.ovf_store import OvfStore
-from hosted_engine.vm.definition import from_values
 
 MANIFEST = "lab.json"
 
@@ -70,11 +73,34 @@ class LabManifest:
 
 
 def host_dir(lab_dir: Path, host_id: int) -> Path:
+    """Host ``host_id``'s root: deploy's ``--root``; all its processes name paths under it."""
     return lab_dir / "hosts" / f"host{host_id}"
 
 
+def _under_root(lab_dir: Path, host_id: int, system_path: str) -> Path:
+    return host_dir(lab_dir, host_id) / system_path.lstrip("/")
+
+
 def host_config_path(lab_dir: Path, host_id: int) -> Path:
-    return host_dir(lab_dir, host_id) / "hosted-engine.conf"
+    return _under_root(lab_dir, host_id, deploy_keys.CONFIG_FILE)
+
+
+def host_run_dir(lab_dir: Path, host_id: int) -> Path:
+    return _under_root(lab_dir, host_id, setup_paths.RUN_DIR)
+
+
+def host_state_dir(lab_dir: Path, host_id: int) -> Path:
+    """The broker's cache of the shared configuration (vm.conf, broker.conf, ...)."""
+    return _under_root(lab_dir, host_id, setup_paths.STATE_DIR)
+
+
+def host_log_dir(lab_dir: Path, host_id: int) -> Path:
+    return _under_root(lab_dir, host_id, setup_paths.LOG_DIR)
+
+
+def answers_path(lab_dir: Path, host_id: int) -> Path:
+    """The answer file the lab deployed host ``host_id`` with (lab/deploy.py)."""
+    return lab_dir / "answers" / f"host{host_id}.conf"
 
 
 def watchdog_socket(lab_dir: Path, host_id: int) -> Path:
@@ -97,13 +123,21 @@ def sanlock_run_dir(lab_dir: Path, host_id: int) -> Path:
 
 
 def host_pki(lab_dir: Path, host_id: int) -> tuple[Path, Path, Path]:
-    """``(ca, cert, key)`` the host API of ``host_id`` serves with."""
-    pki = host_dir(lab_dir, host_id) / "pki"
-    return pki / "ca.pem", pki / "host.pem", pki / "host.key"
+    """``(ca, cert, key)`` the host API of ``host_id`` serves with (deploy's enrollment)."""
+    return (
+        _under_root(lab_dir, host_id, deploy_keys.CA_FILE),
+        _under_root(lab_dir, host_id, deploy_keys.CERT_FILE),
+        _under_root(lab_dir, host_id, deploy_keys.KEY_FILE),
+    )
+
+
+def storage_dir(lab_dir: Path) -> Path:
+    return lab_dir / "storage"
 
 
 def engine_disk(lab_dir: Path, manifest: LabManifest) -> Path:
-    return lab_dir / "storage" / manifest.sd_uuid / "images" / "engine-disk"
+    """The engine VM's disk on the domain: the manager's data, CA and host registry."""
+    return storage_dir(lab_dir) / manifest.sd_uuid / setup_paths.DISK
 
 
 def load_manifest(lab_dir: Path) -> LabManifest:
@@ -134,12 +168,14 @@ def create_lab(
     engine: str = "manager",
     leases: str = "fcntl",
 ) -> LabManifest:
-    """Lay out a fresh lab; refuses a non-empty directory that is not a lab.
+    """Deploy a fresh lab (lab/deploy.py); refuses a non-empty directory that is not a lab.
 
-    The engine VM's definition starts as the archive's vm.conf and, unless ``ovf_store``
-    is False (a domain from before the OVF_STORE), is converted into the OVF_STORE as the
-    upgrade path does, so the lab runs the engine VM from its OVF.
+    Deploy puts the engine VM's definition into the archive's vm.conf and its OVF into
+    the OVF_STORE; with ``ovf_store=False`` the OVF_STORE is removed afterwards, leaving
+    a domain from before the OVF_STORE (what the upgrade path converts).
     """
+    from hosted_engine.lab import deploy  # it uses this module's paths; and only `up` deploys
+
     if not 1 <= hosts <= 64:
         raise UsageError(f"--hosts must be between 1 and 64 (got {hosts})")
     if engine not in ENGINES:
@@ -162,152 +198,14 @@ def create_lab(
         leases,
         tuple(_free_port() for _ in range(hosts)),
     )
-    storage = lab_dir / "storage"
-    storage.mkdir()
-    ha_dir = create_domain(storage, manifest.sd_uuid)
-    vm_conf = {
-        "vmId": manifest.vm_id,
-        "vmName": "HostedEngine",
-        "memSize": "256",
-        "sockets": "1",
-        "nic1.macAddr": "00:16:3e:00:00:01",
-        "nic1.network": "ovirtmgmt",
-        "nic1.model": "virtio",
-        "nic1.linkActive": "true",
-    }
-    shared_conf = {
-        k: v for k, v in _host_values(lab_dir, manifest, 1).items() if k not in _PER_HOST_KEYS
-    }
-    ConfigArchive.in_domain(ha_dir).create(
-        {
-            "version": __version__.encode(),
-            "fhanswers.conf": b"",
-            "hosted-engine.conf": _key_values(
-                "# The shared copy of hosted-engine.conf, for hosts deployed later.", shared_conf
-            ).encode(),
-            "broker.conf": load_template("broker.conf").encode(),
-            "vm.conf": _key_values("# The engine VM of the lab.", vm_conf).encode(),
-        }
-    )
-    if ovf_store:
-        from hosted_engine.vm.ovf import ovf_from_definition
-
-        ovf = ovf_from_definition(from_values(vm_conf))
-        OvfStore(ha_dir).put_vm_ovf(manifest.vm_id, ovf, "lab", overwrite=False)
-    for host_id in range(1, hosts + 1):
-        write_host_config(lab_dir, manifest, host_id)
-    _create_pki(lab_dir, manifest)
+    storage_dir(lab_dir).mkdir()
+    # written first: a lab whose deploy failed half-way is still a lab `up` may replace
     (lab_dir / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
+    for host_id in range(1, hosts + 1):
+        deploy.deploy_host(lab_dir, manifest, host_id)
+    if not ovf_store:
+        deploy.drop_ovf_store(lab_dir, manifest)
     return manifest
 
 
 ENGINES = ("manager", "stand-in")
-
-
-def _create_pki(lab_dir: Path, manifest: LabManifest) -> None:
-    """The cluster CA, a certificate per host API, and the manager's client certificate
-    with its host registry on the engine VM's disk."""
-    from hosted_engine.pki import CertificateAuthority, write_key_pair
-
-    ca = CertificateAuthority.create(lab_dir / "pki")
-    ca_pem = ca.cert_path.read_bytes()
-    hosts = []
-    for host_id in range(1, manifest.hosts + 1):
-        ca_path, cert, key = host_pki(lab_dir, host_id)
-        write_key_pair(ca.issue_host("127.0.0.1"), cert, key)
-        ca_path.write_bytes(ca_pem)
-        hosts.append(
-            {
-                "host_id": host_id,
-                "name": f"host{host_id}.lab",
-                "address": "127.0.0.1",
-                "port": manifest.hostd_port(host_id),
-            }
-        )
-    disk = engine_disk(lab_dir, manifest)
-    (disk / "pki").mkdir(parents=True, exist_ok=True)
-    write_key_pair(
-        ca.issue_client("manager"), disk / "pki" / "manager.pem", disk / "pki" / "manager.key"
-    )
-    (disk / "pki" / "ca.pem").write_bytes(ca_pem)
-    (disk / "hosts.json").write_text(json.dumps(hosts, indent=2) + "\n")
-
-
-def _engine_command(lab_dir: Path, manifest: LabManifest) -> list[str]:
-    listen = f"127.0.0.1:{manifest.engine_port}"
-    if manifest.engine == "stand-in":
-        return [sys.executable, "-m", "hosted_engine.lab.engine_service", "--listen", listen]
-    pki = engine_disk(lab_dir, manifest) / "pki"
-    return [
-        sys.executable,
-        "-m",
-        "hosted_engine.manager.main",
-        "--listen",
-        listen,
-        "--hosts-file",
-        str(engine_disk(lab_dir, manifest) / "hosts.json"),
-        "--ca",
-        str(pki / "ca.pem"),
-        "--cert",
-        str(pki / "manager.pem"),
-        "--key",
-        str(pki / "manager.key"),
-    ]
-
-
-_PER_HOST_KEYS = frozenset(
-    {"hostname", "run_dir", "state_dir", "log_dir", "sanlock_run_dir", "metrics_listen"}
-)
-
-
-def _key_values(header: str, values: dict[str, str]) -> str:
-    return header + "\n" + "".join(f"{k}={v}\n" for k, v in values.items())
-
-
-def _host_values(lab_dir: Path, manifest: LabManifest, host_id: int) -> dict[str, str]:
-    """This host's hosted-engine.conf; the engine VM is the manager (or the stand-in), run
-    by the process backend with the domain's ``images/engine-disk`` as its disk."""
-    hdir = host_dir(lab_dir, host_id)
-    engine = _engine_command(lab_dir, manifest)
-    metrics = {}
-    if host_id <= len(manifest.metrics_ports):
-        metrics["metrics_listen"] = f"127.0.0.1:{manifest.metrics_ports[host_id - 1]}"
-    leases = {"lease_backend": manifest.leases}
-    if manifest.leases == "sanlock":
-        leases |= {
-            "sanlock_run_dir": str(sanlock_run_dir(lab_dir, host_id)),
-            "sanlock_io_timeout": str(sanlock_daemons.IO_TIMEOUT),
-        }
-    return {
-        "host_id": str(host_id),
-        "sdUUID": manifest.sd_uuid,
-        "storage": str(lab_dir / "storage"),
-        "domainType": "localfs",
-        "vmid": manifest.vm_id,
-        "hostname": f"host{host_id}.lab",
-        "fqdn": "127.0.0.1",
-        "engine_health_url": manifest.engine_url,
-        "network_test": "none",
-        "bridge": "lo",
-        "run_dir": str(hdir / "run"),
-        "state_dir": str(hdir / "state"),
-        "log_dir": str(hdir / "log"),
-        "timing_profile": manifest.profile,
-        "process_command": shlex.join(engine),
-        "process_data_dir": str(engine_disk(lab_dir, manifest)),
-        "watchdog": f"unix:{watchdog_socket(lab_dir, host_id)}",
-        "fault_file": str(fault_file(lab_dir, host_id)),
-        **leases,
-        **metrics,
-    }
-
-
-def write_host_config(lab_dir: Path, manifest: LabManifest, host_id: int) -> Path:
-    for sub in ("run", "state", "log", "pki"):
-        (host_dir(lab_dir, host_id) / sub).mkdir(parents=True, exist_ok=True)
-    path = host_config_path(lab_dir, host_id)
-    text = _key_values(
-        f"# hosted-engine.conf of lab host {host_id}", _host_values(lab_dir, manifest, host_id)
-    )
-    keyvalue.atomic_write(path, text)
-    return path

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import psutil
 
 from hosted_engine.lab import sanlock_daemons
-from hosted_engine.lab.layout import host_config_path, host_dir, sanlock_run_dir
+from hosted_engine.lab.layout import host_config_path, host_dir, host_log_dir, sanlock_run_dir
 from hosted_engine.lab.spawn import spawn
 
 DAEMONS = {
@@ -47,7 +47,7 @@ def _reap(pid: int) -> None:
 def start_daemon(lab_dir: Path, host_id: int, kind: str, *extra: str) -> int:
     config = str(host_config_path(lab_dir, host_id))
     command = [sys.executable, "-m", DAEMONS[kind], "--config", config, *extra]
-    return spawn(command, host_dir(lab_dir, host_id) / "log" / f"{kind}.out").pid
+    return spawn(command, host_log_dir(lab_dir, host_id) / f"{kind}.out").pid
 
 
 def _in_dir(arg: str, directory: PurePosixPath) -> bool:

@@ -12,7 +12,11 @@ from hosted_engine.installer import Environment, keys
 from hosted_engine.installer.system.commands import Commands
 from hosted_engine.installer.system.execute import Completed, Executor
 from hosted_engine.installer.system.packagers import AptPackager, DnfPackager
-from hosted_engine.installer.system.services import RecordingServices, SystemdServices
+from hosted_engine.installer.system.services import (
+    CallerServices,
+    RecordingServices,
+    SystemdServices,
+)
 
 from .helpers import Installer
 
@@ -111,6 +115,20 @@ def test_recording_services() -> None:
     assert services.calls == [("start", "sshd"), ("enable", "sshd"), ("start", "nope")]
 
 
+def test_caller_services_change_nothing_and_say_stopped() -> None:
+    """The lab's provider: every unit is there, none runs, and requests are only noted."""
+    services = CallerServices()
+    services.startup("hosted-engine-broker", True)
+    services.state("hosted-engine-broker", True)
+    services.restart("hosted-engine-agent")
+    assert services.exists("anything") and not services.status("hosted-engine-broker")
+    assert services.calls == [
+        ("enable", "hosted-engine-broker"),
+        ("start", "hosted-engine-broker"),
+        ("restart", "hosted-engine-agent"),
+    ]
+
+
 class FakeExecutor:
     def __init__(self, rc: int = 0) -> None:
         self.calls: list[tuple[str, ...]] = []
@@ -159,6 +177,8 @@ class Uses(Plugin):
         self.services.startup("ovirt-ha-agent", True)
         self.services.state("ovirt-ha-agent", True)
         self.logger.info("packages %s services %s", self.packager.processed, self.services.calls)
+        self.logger.info("provider %s running %s", type(self.services).__name__,
+                         self.services.status("ovirt-ha-agent"))
 
 
 def create_plugins(context):
@@ -174,6 +194,14 @@ def test_plugins_get_the_chosen_providers(installer: Installer) -> None:
         "packages [('install', ('vdsm',))] services "
         "[('enable', 'ovirt-ha-agent'), ('start', 'ovirt-ha-agent')]"
     ) in outcome.stdout
+
+
+def test_the_caller_provider_is_chosen_by_name(installer: Installer) -> None:
+    installer.group("uses", {"uses": USES_PROVIDERS})
+    outcome = installer.run(["uses"], f"SYSTEM/servicesProvider=str:{keys.SERVICES_CALLER}")
+    assert outcome.code == 0, outcome.stderr
+    assert "services [('enable', 'ovirt-ha-agent'), ('start', 'ovirt-ha-agent')]" in outcome.stdout
+    assert "provider CallerServices running False" in outcome.stdout  # started: nothing
 
 
 def test_without_a_service_manager_changes_fail_clearly(installer: Installer) -> None:

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,16 +131,11 @@ def sampler(lab: Lab) -> Iterator[VmSampler]:
     assert s.max_seen <= 1, f"saw {s.max_seen} engine VMs at once"
 
 
-def lab_host_dir(lab: Lab, host_id: int) -> Path:
-    return host_config_path(lab.dir, host_id).parent
-
-
 __all__ = [
     "BOTH_LEASE_BACKENDS",
     "cli",
     "host_death_takeover",
     "host_states",
-    "lab_host_dir",
     "processes",
     "wait_for",
 ]

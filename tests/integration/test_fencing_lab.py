@@ -11,6 +11,7 @@ import pytest
 from hosted_engine.config.timing import PROFILES
 from hosted_engine.files.faults import FaultMode, FaultPoint
 from hosted_engine.lab.cluster import Lab, engine_healthy
+from hosted_engine.lab.layout import host_log_dir
 from tests.integration.conftest import (
     BOTH_LEASE_BACKENDS,
     VmSampler,
@@ -87,7 +88,7 @@ def test_storage_stall_on_the_engine_host_fences_its_vm(
         wait_for(lambda: host_states(lab)[runner]["lease"] == "fenced", 30, "'fenced' shown")
         text = cli(lab, runner, "--vm-status").stdout
         assert "lease=fenced" in text
-        log = (lab.dir / "hosts" / f"host{runner}" / "log" / "broker.log").read_text()
+        log = (host_log_dir(lab.dir, runner) / "broker.log").read_text()
         assert "the engine VM lease is fenced: fenced: the VM lease was not renewed" in log
     finally:
         lab.set_fault(runner, FaultPoint.LEASE_RENEWAL, None)

@@ -15,13 +15,13 @@ import pytest
 from hosted_engine.files import keyvalue
 from hosted_engine.lab import sanlock_daemons
 from hosted_engine.lab.cluster import Lab, engine_healthy
+from hosted_engine.lab.layout import host_config_path, host_log_dir, host_state_dir
 from tests.integration.conftest import (
     BOTH_LEASE_BACKENDS,
     VmSampler,
     cli,
     host_death_takeover,
     host_states,
-    lab_host_dir,
     processes,
     wait_for,
 )
@@ -197,7 +197,7 @@ def test_stale_hosts_shown_stale_with_the_local_agent_stopped(lab: Lab, sampler:
 def test_duplicate_host_id_is_refused(lab: Lab, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Another host configured with host 1's id (with sanlock: a host with its own
     daemon, refused once it sees id 1's delta lease renewed, not after sanlock's 68 s)."""
-    original = lab_host_dir(lab, 1) / "hosted-engine.conf"
+    original = host_config_path(lab.dir, 1)
     clone = tmp_path / "clone.conf"
     shutil.copy(original, clone)
     keyvalue.update(clone, {"run_dir": str(tmp_path / "run"), "log_dir": str(tmp_path / "log")})
@@ -236,7 +236,7 @@ def test_state_transitions_are_mailed(
     sink = start_smtp()
     runner = wait_for(lab.engine_host, 30, "an engine host")
     other = next(h for h in range(1, 4) if h != runner)
-    (lab_host_dir(lab, other) / "state" / "broker.conf").write_text(
+    (host_state_dir(lab.dir, other) / "broker.conf").write_text(
         f"[email]\nsmtp-server = 127.0.0.1\nsmtp-port = {sink.port}\n"
         "source-email = ha@lab\ndestination-emails = admin@lab\n"
     )
@@ -352,7 +352,7 @@ def test_the_higher_priority_host_gets_the_engine(lab: Lab, sampler: VmSampler) 
         )
         assert new == favourite
         # not a lucky lease race: the other host stood back for it
-        log = (lab_host_dir(lab, other) / "log" / "agent.log").read_text()
+        log = (host_log_dir(lab.dir, other) / "agent.log").read_text()
         assert f"host{favourite}.lab (id {favourite}) outranks me" in log
     finally:
         cli(lab, favourite, "--set-shared-config", "ha_priority", "0", "--type=he_local")

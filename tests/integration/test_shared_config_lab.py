@@ -18,13 +18,12 @@ import pytest
 
 from hosted_engine.config.host import load_host_config
 from hosted_engine.lab.cluster import Lab, engine_healthy
-from hosted_engine.lab.layout import host_config_path
+from hosted_engine.lab.layout import host_config_path, host_state_dir
 from hosted_engine.storage.config_archive import ConfigArchive
 from tests.integration.conftest import (
     VmSampler,
     cli,
     host_states,
-    lab_host_dir,
     processes,
     wait_for,
 )
@@ -41,7 +40,7 @@ def set_config(lab: Lab, host_id: int, *args: str) -> None:
 
 
 def cached(lab: Lab, host_id: int, name: str) -> str:
-    return (lab_host_dir(lab, host_id) / "state" / name).read_text()
+    return (host_state_dir(lab.dir, host_id) / name).read_text()
 
 
 def config_health(lab: Lab, host_id: int) -> dict[str, Any]:
@@ -192,4 +191,4 @@ def test_no_host_reads_the_domain_vm_conf(lab: Lab) -> None:
     assert not (ha_dir / "vm.conf").exists()
     for host_id in HOSTS:
         config = load_host_config(host_config_path(lab.dir, host_id))
-        assert config.vm_conf_path == lab_host_dir(lab, host_id) / "state" / "vm.conf"
+        assert config.vm_conf_path == host_state_dir(lab.dir, host_id) / "vm.conf"

@@ -18,9 +18,9 @@ import pytest
 
 from hosted_engine.config.host import load_host_config
 from hosted_engine.lab.cluster import Lab, engine_healthy
-from hosted_engine.lab.layout import host_config_path
+from hosted_engine.lab.layout import host_config_path, host_state_dir
 from hosted_engine.storage.ovf_store import OvfStore
-from tests.integration.conftest import VmSampler, cli, lab_host_dir, wait_for
+from tests.integration.conftest import VmSampler, cli, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -106,7 +106,7 @@ def test_show_vm_definition_and_the_metadata_name_the_ovf(lab: Lab, sampler: VmS
         assert definition["nics"] == [
             {
                 "macAddr": "00:16:3e:00:00:01",
-                "network": "ovirtmgmt",
+                "network": "lo",
                 "model": "virtio",
                 "linkActive": True,
             }
@@ -168,7 +168,7 @@ def test_a_corrupt_ovf_store_keeps_the_last_good_definition(lab: Lab, sampler: V
     assert cli(lab, 1, "--set-maintenance", "--mode=global").returncode == 0
     store = store_of(lab)
     good = [path.read_bytes() for path in store.paths]
-    cached = {h: (lab_host_dir(lab, h) / "state" / "vm.conf").read_text() for h in HOSTS}
+    cached = {h: (host_state_dir(lab.dir, h) / "vm.conf").read_text() for h in HOSTS}
 
     store.paths[0].write_bytes(b"not a tar")  # one copy: the other one serves
     for host_id in HOSTS:
@@ -181,9 +181,7 @@ def test_a_corrupt_ovf_store_keeps_the_last_good_definition(lab: Lab, sampler: V
         for host_id in HOSTS:
             wait_for(lambda h=host_id: config_health(lab, h)["error"], 10, "the error reported")
             assert config_health(lab, host_id)["vm_source"] == "ovf"
-        assert {h: (lab_host_dir(lab, h) / "state" / "vm.conf").read_text() for h in HOSTS} == (
-            cached
-        )
+        assert {h: (host_state_dir(lab.dir, h) / "vm.conf").read_text() for h in HOSTS} == (cached)
         assert all(shown(lab, h)["source"] == "ovf" for h in HOSTS)
         refused = cli(lab, 1, "--get-shared-config", "memSize", "--type=vm")
         assert refused.returncode == 1 and "not a valid tar archive" in refused.stderr

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,9 +15,19 @@ from hosted_engine.lab.cluster import Lab
 pytestmark = pytest.mark.lab
 
 
-def test_a_lab_whose_engine_is_not_healthy_in_time_is_torn_down(tmp_path: Path) -> None:
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """The broker's socket is under the host's root: pytest's tmp_path is too long for it."""
+    path = Path(tempfile.mkdtemp(prefix="he-lu-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_lab_whose_engine_is_not_healthy_in_time_is_torn_down(short_dir: Path) -> None:
     with pytest.raises(HostedEngineError, match="the engine to be healthy"):
-        Lab.up(tmp_path / "lab", 1, "fast", timeout=0.01, engine="stand-in")
-    lab = Lab((tmp_path / "lab").resolve())
+        Lab.up(short_dir / "lab", 1, "fast", timeout=0.01, engine="stand-in")
+    lab = Lab((short_dir / "lab").resolve())
     assert not lab.running_processes()
     assert not lab.engine_vms()

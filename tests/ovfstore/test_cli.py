@@ -67,7 +67,7 @@ def test_show_reads_storage_before_the_broker_cached_anything(
     assert shown["nics"] == [
         {
             "macAddr": "00:16:3e:00:00:01",
-            "network": "ovirtmgmt",
+            "network": "lo",
             "model": "virtio",
             "linkActive": True,
         }

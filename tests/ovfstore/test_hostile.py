@@ -161,6 +161,7 @@ def test_a_hostile_store_is_one_line_everywhere_and_changes_nothing(
         "OVF_STORE.lock",
         "hosted-engine.configuration",
         "hosted-engine.configuration.lock",
+        "hosted-engine.deploy.lock",  # the lab's hosts were deployed
         "hosted-engine.lockspace",
         "hosted-engine.metadata",
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -231,8 +232,11 @@ def test_download_edit_upload(he: Cli, lab_files: LabFiles, tmp_path: Path) -> N
         ]
     members = members_of(lab_files)
     edited = tmp_path / "edited.tar"
-    broker = members["broker.conf"] + b"\n[email]\nsmtp-port = 2525\n"
-    broker = broker.replace(b"[email]\n", b"", 1)  # keep one [email] section
+    # deploy writes the port as set (smtp-port = 25): the admin's edit changes that line
+    broker, edits = re.subn(
+        rb"(?m)^(# )?smtp-port = .*$", b"smtp-port = 2525", members["broker.conf"]
+    )
+    assert edits == 1
     edited.write_bytes(tar_bytes(entries(members, {"broker.conf": broker})))
     assert he("--upload-shared-config", edited) == Result(0, "", "")
     assert he("--get-shared-config", "smtp-port", host=2).out == (

@@ -220,6 +220,7 @@ def test_upload_refuses_a_hostile_archive_and_changes_nothing(
     assert sorted(p.name for p in lab_files.archive.path.parent.iterdir()) == [
         "hosted-engine.configuration",
         "hosted-engine.configuration.lock",
+        "hosted-engine.deploy.lock",  # the lab's hosts were deployed
         "hosted-engine.lockspace",
         "hosted-engine.metadata",
     ]

@@ -136,7 +136,11 @@ def test_a_broker_set_keeps_every_comment_and_other_line(lab_files: LabFiles) ->
     change = shared.set("smtp-port", "2525")
     assert change is not None and change.config_type == "broker"
     new = lab_files.member("broker.conf")
-    assert [line for line in new.splitlines() if line != "smtp-port = 2525"] == old.splitlines()
+    # deploy wrote the port (smtp-port = 25): that line alone changes, in place
+    assert "smtp-port = 25" in old.splitlines()
+    assert new.splitlines() == [
+        "smtp-port = 2525" if line == "smtp-port = 25" else line for line in old.splitlines()
+    ]
     assert shared.get("smtp-port") == ("2525", "broker")
     assert lab_files.archive.read().checksum == change.after
 
@@ -185,7 +189,7 @@ def test_a_vm_set_changes_only_that_key(lab_files: LabFiles) -> None:
     shared.set("nic1.network", "storage-net")
     new = lab_files.member("vm.conf")
     assert new == old.replace("memSize=256", "memSize=512").replace(
-        "nic1.network=ovirtmgmt", "nic1.network=storage-net"
+        "nic1.network=lo", "nic1.network=storage-net"
     )
 
 
@@ -193,15 +197,16 @@ def test_he_local_is_this_hosts_file_and_keeps_its_comments(lab_files: LabFiles)
     shared = lab_files.shared()
     shared.set("bridge", "ovirtmgmt", "he_local")
     text = lab_files.conf(1).read_text()
-    assert text.startswith("# hosted-engine.conf of lab host 1\n")
+    assert text.startswith("# hosted-engine.conf, written by hosted-engine-host-deploy\n")
     assert "bridge=ovirtmgmt\n" in text and text.count("bridge=") == 1
     assert "bridge=lo" in host_config_path(lab_files.dir, 2).read_text()
     assert "bridge=lo" in lab_files.member("hosted-engine.conf")
 
 
 def test_a_new_known_key_is_appended_to_he_local(lab_files: LabFiles) -> None:
-    lab_files.shared().set("gateway", "192.0.2.1", "he_local")
-    assert lab_files.conf(1).read_text().endswith("gateway=192.0.2.1\n")
+    assert "tcp_t_address=" not in lab_files.conf(1).read_text()  # deploy sets the gateway
+    lab_files.shared().set("tcp_t_address", "192.0.2.1", "he_local")
+    assert lab_files.conf(1).read_text().endswith("tcp_t_address=192.0.2.1\n")
 
 
 def test_ha_flags_are_booleans_in_the_local_state_file(lab_files: LabFiles) -> None:

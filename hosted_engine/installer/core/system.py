@@ -11,7 +11,13 @@ from ..events import event
 from ..plugin import Plugin
 from ..stages import Priority, Stage
 from ..system.packagers import AptPackager, DnfPackager, OfflinePackager
-from ..system.services import CommandServices, NoServices, RecordingServices, SystemdServices
+from ..system.services import (
+    CallerServices,
+    CommandServices,
+    NoServices,
+    RecordingServices,
+    SystemdServices,
+)
 
 # PACKAGER/provider -> programs to look for, in order; "auto" falls back to offline.
 PACKAGER_CHOICES = {"auto": ("dnf", "apt-get"), "dnf": ("dnf",), "apt": ("apt-get",), "offline": ()}
@@ -60,6 +66,8 @@ class SystemPlugin(Plugin):
             self.context.services = RecordingServices()
         elif choice == "command":
             self.context.services = self._command_services()
+        elif choice == keys.SERVICES_CALLER:
+            self.context.services = CallerServices()
         elif choice in ("auto", "systemd"):
             systemctl = self.commands.find("systemctl")
             execute = self.context.execute

@@ -119,6 +119,35 @@ class NoServices:
         self._refuse(name)
 
 
+class CallerServices:
+    """``SYSTEM/servicesProvider=caller``: the services are the caller's to start (the lab
+    runs each host's daemons itself, under the watchdog and fault injection it owns).
+
+    They count as installed and stopped; enabling, starting, stopping and restarting are
+    recorded in ``calls`` and logged by the plugins that ask, and change nothing. Plugins
+    that would wait on a running service check the provider's name
+    (``keys.SERVICES_CALLER``) and say what is left to the caller instead.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def exists(self, name: str) -> bool:
+        return True
+
+    def status(self, name: str) -> bool:
+        return False
+
+    def startup(self, name: str, enabled: bool) -> None:
+        self.calls.append(("enable" if enabled else "disable", name))
+
+    def state(self, name: str, running: bool) -> None:
+        self.calls.append(("start" if running else "stop", name))
+
+    def restart(self, name: str) -> None:
+        self.calls.append(("restart", name))
+
+
 class CommandServices:
     """Any program that speaks ``<argv> <action> <unit>``: the lab's simulated hosts, tests.
 

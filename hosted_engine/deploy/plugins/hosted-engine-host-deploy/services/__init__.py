@@ -3,7 +3,8 @@
 The broker comes first (the agent talks to it), hostd only when enrollment gave the host
 a certificate (it serves TLS only), the agent last. A daemon already running is
 restarted only when this run changed a file, so a re-run with the same answers leaves a
-working host alone.
+working host alone. With ``SYSTEM/servicesProvider=caller`` (the lab) the daemons are the
+caller's to start: the run names them and starts nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from hosted_engine.deploy import keys
 from hosted_engine.errors import HostDeployError
 from hosted_engine.installer import Context, Plugin, Priority, Stage, event
+from hosted_engine.installer import keys as core_keys
 
 BROKER, HOSTD, AGENT = keys.SERVICES
 
@@ -49,6 +51,11 @@ class Services(Plugin):
         condition=lambda self: self.environment[keys.ACTION] == "deploy",
     )
     def start(self) -> None:
+        if self.environment[core_keys.SERVICES_PROVIDER] == core_keys.SERVICES_CALLER:
+            said = f"The services are left to the caller: start {', '.join(self._wanted())}"
+            self.logger.info("%s", said)
+            self.dialog.note(said)
+            return
         changed = bool(self.context.modified_files)
         with self.dialog.progress("Starting the hosted-engine services"):
             for service in self._wanted():

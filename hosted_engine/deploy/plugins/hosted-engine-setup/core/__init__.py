@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hosted_engine.config.host import load_host_config
 from hosted_engine.deploy import keys as host_keys
-from hosted_engine.deploy import setup_domain, setup_values
+from hosted_engine.deploy import paths, setup_domain, setup_values
 from hosted_engine.deploy import setup_keys as K
 from hosted_engine.errors import HostedEngineError
 from hosted_engine.installer import Context, Plugin, Priority, Stage, event
@@ -69,7 +69,7 @@ class Core(Plugin):
         text = setup_values.answers_text(
             self.environment, K.ALL, "hosted-engine --deploy answers of this host"
         )
-        self.write_file(setup_values.ANSWERS_FILE, text, mode=0o600)
+        self.write_file(paths.ANSWERS_FILE, text, mode=0o600)
 
     @event(
         stage=Stage.CLEANUP,

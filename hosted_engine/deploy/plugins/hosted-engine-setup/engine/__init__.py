@@ -1,5 +1,8 @@
 """The engine: the answers become hosted-engine.conf lines, and the first host waits for
-the engine VM to come up healthy, saying so every few seconds, then tells how to log in."""
+the engine VM to come up healthy, saying so every few seconds, then tells how to log in.
+
+With ``SYSTEM/servicesProvider=caller`` nothing was started, so there is nothing to wait
+for: the caller (the lab) starts the daemons and waits for the engine itself."""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ import time
 from pathlib import Path
 
 from hosted_engine.deploy import keys as host_keys
-from hosted_engine.deploy import setup_ask, setup_domain, setup_values
+from hosted_engine.deploy import paths, setup_ask, setup_domain, setup_values
 from hosted_engine.deploy import setup_keys as K
 from hosted_engine.errors import InstallerError
 from hosted_engine.installer import Context, Plugin, Priority, Stage, event
+from hosted_engine.installer import keys as core_keys
 from hosted_engine.vm.health import check_liveliness
 
 PROGRESS_EVERY = 5.0
@@ -19,6 +23,10 @@ HOSTD_PORT_KEY = "HOST_DEPLOY/hostdPort"
 
 def _active(plugin: Plugin) -> bool:
     return not plugin.environment[K.DEPLOYED]
+
+
+def _services_started(plugin: Plugin) -> bool:
+    return plugin.environment[core_keys.SERVICES_PROVIDER] != core_keys.SERVICES_CALLER
 
 
 class Engine(Plugin):
@@ -50,7 +58,7 @@ class Engine(Plugin):
         stage=Stage.CLOSEUP,
         priority=Priority.LAST,
         name="hosted-engine-setup.engine.wait",
-        condition=_active,
+        condition=lambda self: _active(self) and _services_started(self),
     )
     def wait_healthy(self) -> None:
         env = self.environment
@@ -64,7 +72,7 @@ class Engine(Plugin):
             if now - started >= limit:
                 raise InstallerError(
                     f"the engine VM is not healthy at {url} after {limit:.0f}s; see "
-                    f"{self.resolve(setup_values.LOG_DIR)} (agent.log, broker.log)"
+                    f"{self.resolve(paths.LOG_DIR)} (agent.log, broker.log)"
                 )
             if now - last_note >= PROGRESS_EVERY:
                 self.dialog.note(f"Still waiting for the engine VM ({now - started:.0f}s)")
