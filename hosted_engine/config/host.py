@@ -219,7 +219,7 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         raw = values.get(key)
         return _path(key, raw, source) if raw else None
 
-    return HostConfig(
+    config = HostConfig(
         host_id=host_id,
         sd_uuid=values["sdUUID"],
         storage=_path("storage", values["storage"], source),
@@ -253,6 +253,28 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         score_overrides=score_overrides,
         raw=dict(values),
     )
+    _check_sockets(config, source)
+    return config
+
+
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
+
+
+def _check_sockets(config: HostConfig, source: str) -> None:
+    """A UNIX socket path the kernel cannot bind or connect to would fail only when a
+    daemon starts, as a timeout; the directory that makes it too long is named here."""
+    sockets = [("run_dir", config.broker_socket)]
+    if config.watchdog.startswith("unix:"):
+        sockets.append(("watchdog", Path(config.watchdog.removeprefix("unix:"))))
+    if config.sanlock_run_dir is not None:
+        sockets.append(("sanlock_run_dir", config.sanlock_run_dir / "sanlock.sock"))
+    for key, path in sockets:
+        size = len(os.fsencode(path))
+        if size > SOCKET_PATH_MAX:
+            raise ConfigError(
+                f"{source}: {key} is too long for a UNIX socket: {path} is {size} bytes, "
+                f"at most {SOCKET_PATH_MAX}; use a shorter directory"
+            )
 
 
 def parse_listen(spec: str, what: str = "metrics_listen") -> tuple[str, int] | None:

@@ -99,6 +99,8 @@ class Lab:
         if leases == "sanlock" and (reason := sanlock_daemons.available()) is not None:
             raise UsageError(f"--leases sanlock: {reason}")
         create_lab(lab.dir, hosts, profile, engine=engine, leases=leases)
+        for host_id in range(1, hosts + 1):  # a config the daemons would refuse: one line now
+            load_host_config(host_config_path(lab.dir, host_id))
         limit = timeout if timeout is not None else (60.0 if profile == "fast" else 180.0)
         try:
             for host_id in range(1, hosts + 1):

@@ -31,3 +31,11 @@ def test_a_lab_whose_engine_is_not_healthy_in_time_is_torn_down(short_dir: Path)
     lab = Lab((short_dir / "lab").resolve())
     assert not lab.running_processes()
     assert not lab.engine_vms()
+
+
+def test_a_lab_dir_too_long_for_the_broker_socket_is_one_line(short_dir: Path) -> None:
+    long_dir = short_dir / ("x" * (110 - len(str(short_dir))))
+    with pytest.raises(HostedEngineError, match="is too long for a UNIX socket") as info:
+        Lab.up(long_dir, 1, "fast", engine="stand-in")
+    assert "\n" not in str(info.value)
+    assert not Lab(long_dir.resolve()).running_processes()

@@ -220,3 +220,26 @@ def test_incoherent_fencing_timings_are_refused(overrides: dict[str, str], rule:
 
     with pytest.raises(TimingError, match=re.escape(rule)):
         load_timing("fast", overrides)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("run_dir", "/" + "r" * 93),  # + /broker.socket: 108 bytes
+        ("watchdog", "unix:/" + "w" * 107),
+        ("sanlock_run_dir", "/" + "s" * 95),  # + /sanlock.sock: 108 bytes
+    ],
+)
+def test_a_socket_path_too_long_for_the_kernel_is_refused_naming_the_key(
+    key: str, value: str
+) -> None:
+    """Found with the lab under a long directory: the broker never came up, and `up`
+    timed out waiting for it."""
+    with pytest.raises(ConfigError, match=f"{key} is too long for a UNIX socket") as info:
+        from_values({**MINIMAL, key: value})
+    assert "\n" not in str(info.value)
+
+
+def test_a_socket_path_of_107_bytes_is_accepted() -> None:
+    config = from_values({**MINIMAL, "run_dir": "/" + "r" * 92})
+    assert len(str(config.broker_socket)) == 107
