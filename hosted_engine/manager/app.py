@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,38 +13,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from hosted_engine.errors import UsageError
 from hosted_engine.manager import api, auth, ui
 from hosted_engine.manager.add_host import AddHost, AddHostSettings
 from hosted_engine.manager.db import Database
 from hosted_engine.manager.deps import State
 from hosted_engine.manager.errors import one_line
 from hosted_engine.manager.hosts import HostApiFactory, Hosts
+from hosted_engine.manager.hosts_file import HostsFile
 
 HEALTH_OK = "DB Up!Welcome to Health Status!"
-
-
-def load_hosts_file(db: Database, path: Path) -> None:
-    """Seed or update the registry from the lab's JSON list of hosts."""
-    try:
-        entries = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise UsageError(f"cannot read hosts file {path}: {one_line(str(err))}") from None
-    if not isinstance(entries, list):
-        raise UsageError(f"hosts file {path}: not a JSON list")
-    for item in entries:
-        if not isinstance(item, dict):
-            raise UsageError(f"hosts file {path}: an entry is not an object")
-        name, address = item.get("name"), item.get("address")
-        port, host_id = item.get("port"), item.get("host_id")
-        if not (isinstance(name, str) and isinstance(address, str) and name and address):
-            raise UsageError(f"hosts file {path}: name and address must be strings")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (port, host_id)):
-            raise UsageError(f"hosts file {path}: port and host_id must be integers")
-        assert isinstance(port, int) and isinstance(host_id, int)
-        if not (0 < port < 65536 and host_id > 0):
-            raise UsageError(f"hosts file {path}: port or host_id out of range")
-        db.upsert_host(host_id, name, address, port)
 
 
 def create_app(
@@ -54,23 +31,39 @@ def create_app(
     timeout: float = 2.0,
     poll_interval: float | None = 1.5,
     add_host: AddHostSettings | None = None,
+    hosts_file: HostsFile | None = None,
 ) -> FastAPI:
     """The whole application; ``factory`` makes a host's HostApi from its registry row
     (the HTTPS client in production, a fake in tests). ``poll_interval=None``: no poller.
     ``add_host``: Add host and Undeploy are offered (``app.state.add_host``), else the
-    API says they are not configured."""
+    API says they are not configured. ``hosts_file``: the registry deploy keeps on the
+    engine VM's disk, followed while the manager runs (a host deployed with
+    ``hosted-engine --deploy`` shows up without a restart)."""
     auth.ensure_admin(db, data_dir)
     hosts = Hosts(db, factory, timeout)
     st = State(db, hosts, auth.Sessions(db.session_secret()), auth.RateLimiter())
     deploys = None if add_host is None else AddHost(db, add_host, hosts)
 
+    async def follow(registry: HostsFile, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if registry.sync(db):
+                hosts.forget_round()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        following = None
         if poll_interval is not None:
             hosts.start(poll_interval)
+            if hosts_file is not None:
+                following = asyncio.create_task(follow(hosts_file, poll_interval))
         try:
             yield
         finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
             if deploys is not None:
                 await deploys.aclose()
             await hosts.stop()

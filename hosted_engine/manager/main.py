@@ -107,20 +107,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from hosted_engine.manager.add_host import SSH_KEY_NAME, AddHostSettings
-    from hosted_engine.manager.app import create_app, load_hosts_file
+    from hosted_engine.manager.app import create_app
     from hosted_engine.manager.db import open_database
+    from hosted_engine.manager.hosts_file import HostsFile
 
     try:
         db = open_database(data_dir)
+        hosts_file = None
         if args.hosts_file is not None:
-            load_hosts_file(db, args.hosts_file)
+            hosts_file = HostsFile(args.hosts_file)
+            hosts_file.load(db)
         settings = AddHostSettings(
             args.ssh_key or data_dir / SSH_KEY_NAME,
             args.ca_dir,
             args.deploy_python,
             tuple(args.deploy_arg),
         )
-        app = create_app(db, data_dir, _factory(args), args.timeout, add_host=settings)
+        app = create_app(
+            db, data_dir, _factory(args), args.timeout, add_host=settings, hosts_file=hosts_file
+        )
     except (HostedEngineError, UsageError, OSError, ssl.SSLError, RuntimeError) as err:
         print(f"hosted-engine-manager: {' '.join(str(err).split())}", file=sys.stderr)
         return 1

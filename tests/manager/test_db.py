@@ -9,9 +9,9 @@ import pytest
 
 from hosted_engine.errors import UsageError
 from hosted_engine.manager import migrations
-from hosted_engine.manager.app import load_hosts_file
 from hosted_engine.manager.db import HostRow, open_database
 from hosted_engine.manager.hosts import Hosts
+from hosted_engine.manager.hosts_file import load_hosts_file
 from tests.manager.fakes import Cluster, FakeHostApi
 
 
