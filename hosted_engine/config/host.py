@@ -253,16 +253,17 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         score_overrides=score_overrides,
         raw=dict(values),
     )
-    _check_sockets(config, source)
     return config
 
 
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 
 
-def _check_sockets(config: HostConfig, source: str) -> None:
-    """A UNIX socket path the kernel cannot bind or connect to would fail only when a
-    daemon starts, as a timeout; the directory that makes it too long is named here."""
+def check_socket_paths(config: HostConfig) -> None:
+    """A UNIX socket path the kernel cannot bind or connect to fails only inside a
+    starting daemon, and its caller sees a timeout; the directory that makes it too long
+    is named here, before anything starts (the daemons, ``hosted-engine-lab up``)."""
+    source = str(config.path or "hosted-engine.conf")
     sockets = [("run_dir", config.broker_socket)]
     if config.watchdog.startswith("unix:"):
         sockets.append(("watchdog", Path(config.watchdog.removeprefix("unix:"))))
@@ -314,6 +315,7 @@ def require_daemon_keys(config: HostConfig) -> HostConfig:
         raise ConfigError(
             f"{source}: fqdn (or engine_health_url) is required to check the engine's health"
         )
+    check_socket_paths(config)
     return config
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from hosted_engine.broker.fencing import LEASE_KEY
 from hosted_engine.client import HAClient
-from hosted_engine.config.host import load_host_config
+from hosted_engine.config.host import load_host_config, require_daemon_keys
 from hosted_engine.errors import HostedEngineError, UsageError, WatchdogError
 from hosted_engine.files import faults
 from hosted_engine.files.faults import FaultMode, FaultPoint
@@ -100,7 +100,7 @@ class Lab:
             raise UsageError(f"--leases sanlock: {reason}")
         create_lab(lab.dir, hosts, profile, engine=engine, leases=leases)
         for host_id in range(1, hosts + 1):  # a config the daemons would refuse: one line now
-            load_host_config(host_config_path(lab.dir, host_id))
+            require_daemon_keys(load_host_config(host_config_path(lab.dir, host_id)))
         limit = timeout if timeout is not None else (60.0 if profile == "fast" else 180.0)
         try:
             for host_id in range(1, hosts + 1):
