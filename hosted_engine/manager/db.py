@@ -47,15 +47,17 @@ class Database:
         with self._lock:
             self._conn.close()
 
-    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        """One statement in its own transaction; the number of rows it changed."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.execute(sql, args)
+                changed = self._conn.execute(sql, args).rowcount
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+        return int(changed)
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -109,15 +111,7 @@ class Database:
     def remove_host(self, host_id: int) -> bool:
         """The host leaves the registry (its hosted engine undeployed); False: it was not
         there."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                gone = self._conn.execute("DELETE FROM hosts WHERE id = ?", (host_id,)).rowcount
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-        return bool(gone)
+        return self._write("DELETE FROM hosts WHERE id = ?", (host_id,)) > 0
 
     def set_host_status(self, host_id: int, status: str) -> None:
         self._write("UPDATE hosts SET status = ? WHERE id = ?", (status, host_id))
