@@ -18,6 +18,7 @@ from pathlib import Path
 from hosted_engine.config.timing import Timing, load_timing
 from hosted_engine.errors import ConfigError, NotDeployedError, TimingError, WatchdogError
 from hosted_engine.files import keyvalue
+from hosted_engine.locking import SANLOCK_SOCKET
 from hosted_engine.locking.watchdog import check_spec as check_watchdog
 from hosted_engine.locking.watchdog import default_spec as default_watchdog
 from hosted_engine.storage.domain import HA_DIR_NAME, LOCKSPACE_NAME, METADATA_NAME
@@ -219,7 +220,7 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         raw = values.get(key)
         return _path(key, raw, source) if raw else None
 
-    config = HostConfig(
+    return HostConfig(
         host_id=host_id,
         sd_uuid=values["sdUUID"],
         storage=_path("storage", values["storage"], source),
@@ -253,7 +254,6 @@ def from_values(values: Mapping[str, str], source: str = "<config>") -> HostConf
         score_overrides=score_overrides,
         raw=dict(values),
     )
-    return config
 
 
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
@@ -268,7 +268,7 @@ def check_socket_paths(config: HostConfig) -> None:
     if config.watchdog.startswith("unix:"):
         sockets.append(("watchdog", Path(config.watchdog.removeprefix("unix:"))))
     if config.sanlock_run_dir is not None:
-        sockets.append(("sanlock_run_dir", config.sanlock_run_dir / "sanlock.sock"))
+        sockets.append(("sanlock_run_dir", config.sanlock_run_dir / SANLOCK_SOCKET))
     for key, path in sockets:
         size = len(os.fsencode(path))
         if size > SOCKET_PATH_MAX:

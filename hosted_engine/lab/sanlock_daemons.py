@@ -28,6 +28,7 @@ import psutil
 
 from hosted_engine.errors import HostedEngineError
 from hosted_engine.lab.spawn import spawn
+from hosted_engine.locking import SANLOCK_SOCKET
 
 SANLOCK = "sanlock"
 IO_TIMEOUT = 1
@@ -58,7 +59,7 @@ def start(run_dir: Path, name: str, log_path: Path, io_timeout: int = IO_TIMEOUT
     env = {"SANLOCK_PRIVILEGED": "0", "SANLOCK_RUN_DIR": str(run_dir)}
     proc = spawn(command, log_path, env)
     deadline = time.monotonic() + 10.0
-    while not _answers(run_dir / "sanlock.sock"):
+    while not _answers(run_dir / SANLOCK_SOCKET):
         if proc.poll() is not None or time.monotonic() >= deadline:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

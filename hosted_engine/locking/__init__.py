@@ -10,6 +10,7 @@ from hosted_engine.locking.fcntl_backend import FcntlLeaseManager
 from hosted_engine.locking.memory import MemoryLeaseManager, MemoryLeaseStore
 
 LEASE_BACKENDS = ("fcntl", "sanlock")
+SANLOCK_SOCKET = "sanlock.sock"  # the sanlock daemon's socket, in its run dir
 
 
 def open_lease_manager(
@@ -29,6 +30,7 @@ def open_lease_manager(
 
 __all__ = [
     "LEASE_BACKENDS",
+    "SANLOCK_SOCKET",
     "FcntlLeaseManager",
     "Lease",
     "LeaseHolder",

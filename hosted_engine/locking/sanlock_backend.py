@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 from hosted_engine.errors import ConfigError, LeaseError, LeaseHeldError
 from hosted_engine.files import faults
 from hosted_engine.files.faults import FaultPoint
+from hosted_engine.locking import SANLOCK_SOCKET
 from hosted_engine.locking.base import LeaseHolder
 
 log = logging.getLogger(__name__)
@@ -247,7 +248,7 @@ class SanlockLeaseManager:
     @property
     def socket_path(self) -> Path:
         run_dir = os.environ.get("SANLOCK_RUN_DIR") or str(SYSTEM_RUN_DIR)
-        return Path(run_dir) / "sanlock.sock"
+        return Path(run_dir) / SANLOCK_SOCKET
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """One binding call; the daemon's absence is a LeaseError naming the socket, other
