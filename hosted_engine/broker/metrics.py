@@ -56,8 +56,8 @@ class EngineWatch:
             else:
                 if self._last_runner is not None and runner != self._last_runner:
                     self.failovers += 1
-                    if self._down_since is None and self._last_up_at is not None:
-                        self._down_since = self._last_up_at  # the old host went silent
+                    if self._down_since is None:  # the old host went silent
+                        self._down_since = self._last_up_at
                 if self._down_since is not None:
                     self._downtime += max(0.0, now - self._down_since)
                     self._down_since = None
