@@ -163,10 +163,20 @@ def broker_conf(env: Environment) -> str:
     return "\n".join(lines) + "\n"
 
 
-# Left out of the shared copy in the archive (the first host's host_id stays: the shared
-# copy must be a complete conf, as the lab's is).
+# Left out of the shared copy in the archive: the lines of this host's own answers
+# (setup_keys.PER_HOST) and its own directories. The first host's host_id stays: the
+# shared copy must be a complete conf, as the lab's is.
 PER_HOST_CONFIG = frozenset(
-    {"hostname", "run_dir", "state_dir", "log_dir", "sanlock_run_dir", "metrics_listen"}
+    {
+        "hostname",
+        "run_dir",
+        "state_dir",
+        "log_dir",
+        "sanlock_run_dir",
+        "metrics_listen",
+        "watchdog",
+        "fault_file",
+    }
 )
 
 

@@ -59,3 +59,21 @@ def test_admin_password_is_seeded_for_the_manager(tmp_path: Path) -> None:
         assert not (tmp_path / "admin-password").exists()
     finally:
         db.close()
+
+
+def test_the_shared_conf_copy_carries_no_host_own_line() -> None:
+    env = _env()
+    env[K.VM_UUID] = "11111111-2222-3333-4444-555555555555"
+    config = {
+        "host_id": "1",
+        "sdUUID": "sd",
+        "hostname": "host1.example.com",
+        "watchdog": "unix:/run/host1/watchdog",
+        "fault_file": "/run/host1/faults",
+        "metrics_listen": "127.0.0.1:9101",
+        "sanlock_run_dir": "/run/host1/sanlock",
+        "state_dir": "/var/lib/host1",
+    }
+    text = setup_values.archive_members(env, config)["hosted-engine.conf"].decode()
+    keys = {line.partition("=")[0] for line in text.splitlines() if "=" in line}
+    assert keys == {"host_id", "sdUUID"}
