@@ -23,6 +23,7 @@ from hosted_engine.errors import LeaseError, LeaseHeldError
 from hosted_engine.files import faults
 from hosted_engine.files.atomic import write_atomically
 from hosted_engine.files.faults import FaultPoint
+from hosted_engine.files.paths import child
 from hosted_engine.locking import ranges
 from hosted_engine.locking.base import LeaseHolder
 
@@ -116,7 +117,7 @@ class FcntlLeaseManager:
     def _vm_path(self, vm_id: str) -> Path:
         if not vm_id or "/" in vm_id or vm_id.startswith("."):
             raise LeaseError(f"invalid VM id for a lease: {vm_id!r}")
-        return self.ha_dir / f"{vm_id}.vmlease"
+        return child(self.ha_dir, f"{vm_id}.vmlease")
 
     @staticmethod
     def _try(fd: int, offset: int) -> bool:

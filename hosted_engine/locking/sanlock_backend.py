@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 from hosted_engine.errors import ConfigError, LeaseError, LeaseHeldError
 from hosted_engine.files import faults
 from hosted_engine.files.faults import FaultPoint
+from hosted_engine.files.paths import child
 from hosted_engine.locking import SANLOCK_SOCKET
 from hosted_engine.locking.base import LeaseHolder
 
@@ -321,7 +322,7 @@ class SanlockLeaseManager:
     def vm_path(self, vm_id: str) -> Path:
         if not vm_id or "/" in vm_id or vm_id.startswith(".") or len(vm_id) > 48:
             raise LeaseError(f"invalid VM id for a lease: {vm_id!r}")
-        return self.ha_dir / f"{vm_id}.lease"
+        return child(self.ha_dir, f"{vm_id}.lease")
 
     def disks(self, vm_id: str) -> list[tuple[str, int]]:
         return [(str(self.vm_path(vm_id)), 0)]
@@ -611,7 +612,7 @@ def resource_owner(lockspace: Path, vm_id: str) -> int | None:
     """The host id that owns the VM lease on disk, read without any daemon: what an
     observer outside every host, such as the lab, can know. A dead owner stays the
     owner until another host takes the lease over."""
-    path = lockspace.parent / f"{vm_id}.lease"
+    path = child(lockspace.parent, f"{vm_id}.lease")
     if SanlockLeaseManager._blank(path):
         return None
     leader = read_leader(f"{LOCKSPACE.decode()}:{vm_id}:{path}:0")

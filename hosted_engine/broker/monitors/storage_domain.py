@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hosted_engine.broker.monitors.base import Degraded
 from hosted_engine.clock import Clock
+from hosted_engine.files.paths import child
 
 READ_SIZE = 4096  # one host segment of the metadata volume
 
@@ -61,7 +62,7 @@ def check_domain(metadata_path: Path, domain_dir: Path, host_id: int) -> None:
     read_direct(metadata_path)
     probe_dir = domain_dir / "dom_md"
     probe_dir.mkdir(exist_ok=True)  # no parents=True: a vanished domain must fail
-    write_and_read_back(probe_dir / f"he-probe-host-{host_id}", os.urandom(16).hex().encode())
+    write_and_read_back(child(probe_dir, f"he-probe-host-{host_id}"), os.urandom(16).hex().encode())
 
 
 class _Probe:
