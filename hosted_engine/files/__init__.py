@@ -1,1 +1,2 @@
-"""Local file mechanisms every layer uses: durable atomic replacement and ``key=value`` files."""
+"""Local file mechanisms every layer uses: durable atomic replacement, ``key=value`` files,
+and the paths named every period, built once."""
