@@ -322,7 +322,7 @@ class SanlockLeaseManager:
     def vm_path(self, vm_id: str) -> Path:
         if not vm_id or "/" in vm_id or vm_id.startswith(".") or len(vm_id) > 48:
             raise LeaseError(f"invalid VM id for a lease: {vm_id!r}")
-        return child(self.ha_dir, f"{vm_id}.lease")
+        return vm_lease_file(self.ha_dir, vm_id)
 
     def disks(self, vm_id: str) -> list[tuple[str, int]]:
         return [(str(self.vm_path(vm_id)), 0)]
@@ -581,6 +581,11 @@ class SanlockLeaseManager:
                 raise LeaseError(f"cannot format {self.lockspace}: {_explain(e)}") from None
 
 
+def vm_lease_file(ha_dir: Path, vm_id: str) -> Path:
+    """The VM's resource lease file beside the lockspace, for the hosts and the lab alike."""
+    return child(ha_dir, f"{vm_id}.lease")
+
+
 def _sanlock_cli(*args: str) -> dict[str, str] | None:
     """``sanlock ARGS`` as ``{first word: rest}`` per line of its output (None: it
     failed). For what the binding cannot do without a daemon, or at all."""
@@ -612,7 +617,7 @@ def resource_owner(lockspace: Path, vm_id: str) -> int | None:
     """The host id that owns the VM lease on disk, read without any daemon: what an
     observer outside every host, such as the lab, can know. A dead owner stays the
     owner until another host takes the lease over."""
-    path = child(lockspace.parent, f"{vm_id}.lease")
+    path = vm_lease_file(lockspace.parent, vm_id)
     if SanlockLeaseManager._blank(path):
         return None
     leader = read_leader(f"{LOCKSPACE.decode()}:{vm_id}:{path}:0")
